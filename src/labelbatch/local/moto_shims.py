@@ -1,0 +1,175 @@
+"""Where moto 5.2.5 behaves differently from AWS, make it behave like AWS.
+
+The template and the state machine definition are written for AWS and never bent to suit the emulator;
+each shim here closes one measured gap (see docs/LOCAL.md, "Shims") and is covered by tests/local.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from typing import Any
+
+import botocore.session
+from botocore.exceptions import ClientError
+from botocore.model import OperationModel, ServiceModel
+from moto.sqs.models import Queue
+from moto.stepfunctions.parser.asl.utils import json_path as engine_json_path
+from moto.stepfunctions.parser.asl.component.state.choice.comparison.comparison_operator_type import (
+    ComparisonOperatorType,
+)
+from moto.stepfunctions.parser.asl.component.state.choice.comparison.operator.factory import OperatorFactory
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import (
+    StateTaskServiceAwsSdk,
+)
+
+# Step Functions names SDK errors "<Service>.<Error>Exception" with the service in PascalCase as the
+# AWS SDK for Java names its clients (AcmPca, DynamoDb, Sqs, Sfn); moto uses the raw API name instead.
+_SERVICE_ERROR_PREFIXES = {
+    "dynamodb": "DynamoDb",
+    "lambda": "Lambda",
+    "rekognition": "Rekognition",
+    "s3": "S3",
+    "sfn": "Sfn",
+    "sns": "Sns",
+    "sqs": "Sqs",
+    "ssm": "Ssm",
+}
+
+_applied = False
+_apply_lock = threading.Lock()
+
+
+def apply_moto_shims() -> None:
+    """Patch moto once per process; safe to call again."""
+    global _applied
+    with _apply_lock:
+        if _applied:
+            return
+        _stop_moto_lambda_dispatch()
+        _normalise_aws_sdk_integrations()
+        _resolve_context_paths_in_choice_rules()
+        _select_one_value_with_definite_paths()
+        _applied = True
+
+
+def _stop_moto_lambda_dispatch() -> None:
+    """moto hands every SendMessage to its own Lambda runner while a mapping is enabled, which never runs our
+    handler and, without Docker, deletes or recycles the messages. The local consumer owns polling instead,
+    so queues never learn about mappings."""
+
+    def no_mappings(_queue: Queue) -> dict[str, Any]:
+        return {}
+
+    def ignore_assignment(_queue: Queue, _value: dict[str, Any]) -> None:
+        return None
+
+    Queue.lambda_event_source_mappings = property(no_mappings, ignore_assignment)  # type: ignore[assignment]
+
+
+@functools.cache
+def _service_model(service_name: str) -> ServiceModel:
+    return botocore.session.get_session().get_service_model(service_name)
+
+
+def _operation_model(service_name: str, boto_action: str) -> OperationModel:
+    service_model = _service_model(service_name)
+    for operation_name in service_model.operation_names:
+        if botocore.xform_name(operation_name) == boto_action:
+            return service_model.operation_model(operation_name)
+    raise ValueError(f"{service_name} has no operation {boto_action}")
+
+
+def _normalise_aws_sdk_integrations() -> None:
+    """AWS maps a Task's PascalCase parameters onto the SDK's member names (``StateMachineArn`` becomes
+    ``stateMachineArn``, ``Uuid`` becomes ``UUID``) and returns responses in PascalCase (``Executions``).
+    moto's port leaves both hooks empty, so those calls fail or return camelCase keys."""
+
+    def normalise_parameters(
+        self: StateTaskServiceAwsSdk,
+        parameters: dict[str, Any],
+        boto_service_name: str | None = None,
+        service_action_name: str | None = None,
+    ) -> None:
+        operation = _operation_model(
+            self._get_boto_service_name(boto_service_name), self._get_boto_service_action(service_action_name)
+        )
+        if operation.input_shape is not None:
+            self._to_boto_request(parameters, operation.input_shape)
+
+    def normalise_response(
+        self: StateTaskServiceAwsSdk,
+        response: Any,
+        boto_service_name: str | None = None,
+        service_action_name: str | None = None,
+    ) -> None:
+        operation = _operation_model(
+            self._get_boto_service_name(boto_service_name), self._get_boto_service_action(service_action_name)
+        )
+        if operation.output_shape is not None:
+            self._from_boto_response(response, operation.output_shape)
+
+    original_from_error = StateTaskServiceAwsSdk._from_error
+
+    def from_error(self: StateTaskServiceAwsSdk, env: Any, ex: Exception) -> Any:
+        failure_event = original_from_error(self, env, ex)
+        if not isinstance(ex, ClientError):
+            return failure_event
+        cause = failure_event.event_details["taskFailedEventDetails"]["cause"]
+        error_name = aws_sdk_error_name(self._get_boto_service_name(), ex.response["Error"]["Code"])
+        return self._get_task_failure_event(env=env, error=error_name, cause=cause)
+
+    StateTaskServiceAwsSdk._normalise_parameters = normalise_parameters  # type: ignore[method-assign]
+    StateTaskServiceAwsSdk._normalise_response = normalise_response  # type: ignore[method-assign]
+    StateTaskServiceAwsSdk._from_error = from_error  # type: ignore[method-assign]
+
+
+def aws_sdk_error_name(boto_service_name: str, error_code: str) -> str:
+    """The name AWS Step Functions gives an SDK integration error, e.g. ``Rekognition.ResourceInUseException``."""
+    prefix = _SERVICE_ERROR_PREFIXES.get(boto_service_name, boto_service_name.capitalize())
+    # Query-protocol codes can carry a namespace ("AWS.SimpleQueueService.NonExistentQueue").
+    name = error_code.rsplit(".", 1)[-1]
+    return f"{prefix}.{name if name.endswith('Exception') else name + 'Exception'}"
+
+
+def _resolve_context_paths_in_choice_rules() -> None:
+    """AWS lets a Choice rule's ``...Path`` operand point into the context object (``"StringEqualsPath":
+    "$$.Execution.Id"``); moto's engine only reads the state input and fails with a JSONPath parse error.
+    Each ``...Path`` operator is wrapped to evaluate a ``$$`` operand against the context object instead."""
+    for operator_type in ComparisonOperatorType:
+        if not operator_type.name.endswith("Path"):
+            continue
+        operator = OperatorFactory.get(operator_type)
+        operator_class = type(operator)
+        operator_class.eval = staticmethod(_with_context_operand(operator_class.eval))  # type: ignore[method-assign]
+
+
+def _with_context_operand(evaluate: Any) -> Any:
+    def evaluate_with_context(env: Any, value: Any) -> None:
+        if not (isinstance(value, str) and value.startswith("$$")):
+            evaluate(env, value)
+            return
+        # The operator reads its operand from the state input just below the variable on the stack: swap in
+        # the context object for the duration of the call, then restore the input.
+        variable = env.stack.pop()
+        state_input = env.stack.pop()
+        env.stack.append({"context": env.states.context_object.context_object_data})
+        env.stack.append(variable)
+        evaluate(env, "$.context" + value[2:])
+        outcome = env.stack.pop()
+        env.stack.pop()
+        env.stack.append(state_input)
+        env.stack.append(outcome)
+
+    return evaluate_with_context
+
+
+def _select_one_value_with_definite_paths() -> None:
+    """On AWS a definite path such as ``$.model.descriptions[0].Status`` selects one value. moto wraps the value
+    in a list whenever an array index appears before the last step, so string and number comparisons on it are
+    always false. Only paths without wildcards, slices, filters or recursive descent are definite."""
+
+    def is_definite(path: str) -> bool:
+        return not any(token in path for token in ("*", ":", "?(", ".."))
+
+    engine_json_path._is_singleton_array_access = is_definite
