@@ -1,0 +1,59 @@
+# labelbatch: every command a developer or CI needs, from a fresh clone with Python 3.11 and Node.js.
+#   make demo   the main job on the local stack: sample images in, results out
+#   make test   every check and test (what CI runs)
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+CHECKOV_VENV := .tools/checkov
+# The SAM CLI and cfn-lint must never reach for the network or an AWS account here.
+export AWS_DEFAULT_REGION ?= us-east-1
+export SAM_CLI_TELEMETRY := 0
+export AWS_EC2_METADATA_DISABLED := true
+
+.PHONY: setup demo test lint validate test-unit test-template test-statemachine test-emulator test-e2e \
+	reliability bench clean
+
+setup: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed
+
+$(VENV)/.installed: requirements-dev.txt pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=...)" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+# checkov pins versions that conflict with aws-sam-cli's, so it lives in its own environment (as pipx would).
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+demo: $(VENV)/.installed
+	$(BIN)/labelbatch demo
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check functions src tests
+	$(BIN)/ruff format --check functions src tests
+	$(BIN)/mypy functions src
+
+validate: setup
+	$(BIN)/sam validate --lint
+	$(BIN)/sam build --cached --parallel
+	$(BIN)/cfn-lint template.yaml
+	$(BIN)/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact --framework cloudformation --file template.yaml
+	node_modules/.bin/asl-validator --json-path statemachine/batch_run.asl.json
+
+test: lint validate
+	$(BIN)/pytest
+
+test-unit test-template test-statemachine test-emulator test-e2e: $(VENV)/.installed
+	$(BIN)/pytest -m $(patsubst test-%,%,$@)
+
+clean:
+	rm -rf $(VENV) .tools node_modules .aws-sam .pytest_cache .mypy_cache .ruff_cache demo-results

@@ -1,0 +1,181 @@
+"""The local stand-in for Lambda's SQS poller: one consumer per event source mapping.
+
+While the mapping is Enabled it receives batches with the mapping's batch size, batching window and maximum
+concurrency, invokes the real handler in-process, deletes what succeeded and leaves failures to the queue's
+visibility timeout and redrive policy, as Lambda does. moto's own dispatch is switched off (moto_shims).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor, TimeoutError
+from dataclasses import dataclass
+from typing import Any
+
+from labelbatch.local.deploy.model import EventSourceMappingSpec, FunctionSpec
+from labelbatch.local.lambda_runtime import Handler, LambdaContext
+
+log = logging.getLogger(__name__)
+
+# Lambda's poller long-polls; a short wait keeps the consumer responsive to the mapping being disabled.
+_RECEIVE_WAIT_SECONDS = 1
+_STATE_CHECK_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    received: int
+    deleted: int
+    failed: int
+
+
+class QueueConsumer:
+    """Polls one queue for one mapping while the mapping is Enabled."""
+
+    def __init__(
+        self,
+        *,
+        mapping: EventSourceMappingSpec,
+        function: FunctionSpec,
+        function_arn: str,
+        handler: Handler,
+        lambda_client: Any,
+        sqs_client: Any,
+        region: str,
+    ) -> None:
+        self._mapping = mapping
+        self._function = function
+        self._function_arn = function_arn
+        self._handler = handler
+        self._lambda = lambda_client
+        self._sqs = sqs_client
+        self._region = region
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._invocations = ThreadPoolExecutor(
+            max_workers=mapping.maximum_concurrency or 1000, thread_name_prefix=f"lambda-{function.name}"
+        )
+        self._stats_lock = threading.Lock()
+        self.batches = 0
+        self.invocation_errors = 0
+
+    def start(self) -> None:
+        for index in range(self._mapping.maximum_concurrency or 1):
+            thread = threading.Thread(target=self._poll, name=f"poller-{index}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for thread in self._threads:
+            thread.join()
+        self._invocations.shutdown(wait=True, cancel_futures=True)
+
+    def _enabled(self) -> bool:
+        state = self._lambda.get_event_source_mapping(UUID=self._mapping.uuid)["State"]
+        return bool(state == "Enabled")
+
+    def _poll(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                if not self._enabled():
+                    self._stopping.wait(_STATE_CHECK_SECONDS)
+                    continue
+                messages = self._receive_batch()
+                if messages:
+                    self.process(messages)
+            except Exception:
+                # A poller must outlive any single failure, as Lambda's does; the cause is logged.
+                log.exception("poller iteration failed for mapping %s", self._mapping.uuid)
+                self._stopping.wait(_STATE_CHECK_SECONDS)
+
+    def _receive_batch(self) -> list[dict[str, Any]]:
+        batch: list[dict[str, Any]] = []
+        window_ends = time.monotonic() + self._mapping.batching_window
+        while len(batch) < self._mapping.batch_size and not self._stopping.is_set():
+            response = self._sqs.receive_message(
+                QueueUrl=self._mapping.queue_url,
+                MaxNumberOfMessages=min(10, self._mapping.batch_size - len(batch)),
+                WaitTimeSeconds=0 if batch else _RECEIVE_WAIT_SECONDS,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
+            batch.extend(response.get("Messages", []))
+            if not batch or time.monotonic() >= window_ends:
+                break
+        return batch
+
+    def process(self, messages: list[dict[str, Any]]) -> BatchOutcome:
+        """Invoke the handler on one batch and settle the messages as Lambda would."""
+        event = {"Records": [self._record(message) for message in messages]}
+        context = LambdaContext(
+            function_name=self._function.name,
+            memory_limit_in_mb=self._function.memory,
+            invoked_function_arn=self._function_arn,
+            timeout_seconds=self._function.timeout,
+        )
+        future = self._invocations.submit(self._handler, event, context)
+        try:
+            response = future.result(timeout=self._function.timeout)
+        except TimeoutError:
+            # The invocation keeps running in its thread (nothing can kill it); Lambda would have, and the
+            # batch counts as failed either way.
+            log.warning("invocation timed out after %s s; batch returns to the queue", self._function.timeout)
+            return self._settle(messages, failed_ids=None)
+        except Exception:
+            log.exception("invocation failed; the whole batch returns to the queue")
+            return self._settle(messages, failed_ids=None)
+        return self._settle(messages, failed_ids=self._reported_failures(response, messages))
+
+    def _reported_failures(self, response: Any, messages: list[dict[str, Any]]) -> set[str] | None:
+        """The message IDs the function reported as failed; None means the whole batch failed."""
+        if "ReportBatchItemFailures" not in self._mapping.function_response_types:
+            return set()
+        if not isinstance(response, dict) or not response.get("batchItemFailures"):
+            return set()
+        known = {message["MessageId"] for message in messages}
+        failed: set[str] = set()
+        for failure in response["batchItemFailures"]:
+            identifier = failure.get("itemIdentifier") if isinstance(failure, dict) else None
+            if not identifier or identifier not in known:
+                # Lambda treats a malformed report as a failure of the whole batch.
+                log.warning("invalid batchItemFailures entry %r; the whole batch fails", failure)
+                return None
+            failed.add(identifier)
+        return failed
+
+    def _settle(self, messages: list[dict[str, Any]], failed_ids: set[str] | None) -> BatchOutcome:
+        succeeded = [] if failed_ids is None else [m for m in messages if m["MessageId"] not in failed_ids]
+        for start in range(0, len(succeeded), 10):
+            chunk = succeeded[start : start + 10]
+            self._sqs.delete_message_batch(
+                QueueUrl=self._mapping.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)],
+            )
+        with self._stats_lock:
+            self.batches += 1
+            self.invocation_errors += failed_ids is None
+        return BatchOutcome(received=len(messages), deleted=len(succeeded), failed=len(messages) - len(succeeded))
+
+    def _record(self, message: dict[str, Any]) -> dict[str, Any]:
+        """An SQS message in the shape Lambda delivers it."""
+        return {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": message.get("Attributes", {}),
+            "messageAttributes": {
+                name: {
+                    "stringValue": value.get("StringValue"),
+                    "binaryValue": value.get("BinaryValue"),
+                    "dataType": value["DataType"],
+                }
+                for name, value in message.get("MessageAttributes", {}).items()
+            },
+            "md5OfBody": message["MD5OfBody"],
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self._mapping.queue_arn,
+            "awsRegion": self._region,
+        }
