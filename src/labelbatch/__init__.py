@@ -1,0 +1,1 @@
+"""labelbatch: batch inference on Rekognition Custom Labels, its local stack, emulator and operator tools."""

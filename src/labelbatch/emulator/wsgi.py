@@ -1,0 +1,125 @@
+"""WSGI middleware that serves the Custom Labels emulator in front of another app (moto's server).
+
+- POST with `X-Amz-Target: RekognitionService.<one of the five Custom Labels operations>`: the emulator,
+  in the AWS JSON 1.1 protocol. Errors carry `{"__type", "Message"}` plus the `x-amzn-RequestId` and
+  `x-amzn-ErrorType` headers; moto's Step Functions engine fails on an error without a request id.
+- `/_labelbatch/model`: the control API (GET the report; POST settings or `{"action": "stop"}`).
+- Everything else, other Rekognition operations included, goes to the wrapped app untouched (the request
+  body is not read), so further middleware (for example one serving `/_labelbatch/outputs`) can wrap this.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.wrappers import Request, Response
+
+from labelbatch.emulator.errors import RekognitionError, internal_server_error
+from labelbatch.emulator.model import OPERATIONS, CustomLabelsEmulator
+from labelbatch.emulator.settings import SettingsError
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+logger = logging.getLogger(__name__)
+
+TARGET_PREFIX = "RekognitionService."
+MODEL_CONTROL_PATH = "/_labelbatch/model"
+AWS_JSON_CONTENT_TYPE = "application/x-amz-json-1.1"
+CONTROL_ACTIONS = frozenset({"stop"})
+
+
+class RekognitionMiddleware:
+    """Route Custom Labels calls and the model control API to `emulator`, the rest to `app`."""
+
+    def __init__(self, app: WSGIApplication, emulator: CustomLabelsEmulator) -> None:
+        self.app = app
+        self.emulator = emulator
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        request = Request(environ)
+        target = request.headers.get("X-Amz-Target", "")
+        operation = target.removeprefix(TARGET_PREFIX) if target.startswith(TARGET_PREFIX) else None
+        if request.method == "POST" and operation in OPERATIONS:
+            response = self._serve_operation(operation, request)
+        elif request.path == MODEL_CONTROL_PATH:
+            response = self._serve_control(request)
+        else:
+            return self.app(environ, start_response)
+        return response(environ, start_response)
+
+    def _serve_operation(self, operation: str, request: Request) -> Response:
+        request_id = str(uuid.uuid4())
+        try:
+            document = _json_object(request.get_data())
+            if document is None:
+                raise RekognitionError("SerializationException", "The request body is not a JSON object.")
+            result = self.emulator.call(operation, document)
+        except RekognitionError as error:
+            return _aws_error(error, request_id)
+        except Exception:
+            # A defect in the emulator must still look like AWS to the SDK and the Step Functions engine.
+            logger.exception("emulator failed on %s", operation)
+            return _aws_error(internal_server_error(), request_id)
+        return Response(
+            json.dumps(result),
+            status=200,
+            content_type=AWS_JSON_CONTENT_TYPE,
+            headers={"x-amzn-RequestId": request_id},
+        )
+
+    def _serve_control(self, request: Request) -> Response:
+        if request.method == "GET":
+            return _control_response(200, self.emulator.model_report())
+        if request.method != "POST":
+            return _control_response(405, {"error": f"{request.method} is not allowed; use GET or POST."})
+        document = _json_object(request.get_data())
+        if document is None:
+            return _control_response(400, {"error": "The body must be a JSON object."})
+        if "action" in document:
+            return self._run_action(document)
+        try:
+            self.emulator.update_settings(document)
+        except SettingsError as error:
+            return _control_response(400, {"error": str(error)})
+        return _control_response(200, self.emulator.model_report())
+
+    def _run_action(self, document: dict[str, Any]) -> Response:
+        action = document["action"]
+        if len(document) > 1:
+            return _control_response(400, {"error": "An action cannot be combined with setting changes."})
+        if action not in CONTROL_ACTIONS:
+            return _control_response(
+                400,
+                {"error": f"Unknown action {action!r}; known actions: {', '.join(sorted(CONTROL_ACTIONS))}."},
+            )
+        try:
+            self.emulator.stop_as_operator()
+        except RekognitionError as error:
+            return _control_response(409, {"error": error.message})
+        return _control_response(200, self.emulator.model_report())
+
+
+def _json_object(body: bytes) -> dict[str, Any] | None:
+    try:
+        document = json.loads(body or b"{}")
+    except ValueError:
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def _aws_error(error: RekognitionError, request_id: str) -> Response:
+    return Response(
+        json.dumps({"__type": error.code, "Message": error.message}),
+        status=error.status,
+        content_type=AWS_JSON_CONTENT_TYPE,
+        headers={"x-amzn-RequestId": request_id, "x-amzn-ErrorType": error.code},
+    )
+
+
+def _control_response(status: int, document: dict[str, Any]) -> Response:
+    return Response(json.dumps(document), status=status, content_type="application/json")
