@@ -8,6 +8,7 @@ a consumer plays the SQS event source mapping and a scheduler plays EventBridge 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
@@ -103,6 +104,8 @@ class LocalStack:
     # -- lifecycle ------------------------------------------------------------------------------------
 
     def start(self) -> LocalStack:
+        # One line per HTTP request would drown everything else the stack and the handlers say.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         apply_moto_shims()
         default_user_config["stepfunctions"]["execute_state_machine"] = True
         parameters = local_parameters(self.config)
