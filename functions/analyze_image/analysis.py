@@ -1,0 +1,122 @@
+"""Asking the Custom Labels model about one image, and telling problems of the image from everything else."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, Protocol
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+    from analyze_image.notification import ObjectEvent
+
+# Rekognition's answers for an image it will never analyze, whatever the retry: such an image gets an error
+# result, so the team sees why, instead of cycling through the queue into the dead-letter queue.
+# InvalidParameterException belongs here because Rekognition answers it, with the bare message
+# "Request has Invalid Parameters", for an image outside its pixel-dimension limits, and the message does not
+# say which parameter. The other parameters of the request come from configuration checked before any call
+# (MinConfidence's range in settings.py, the ARN's pattern in the template). The one configuration fault that
+# still answers InvalidParameterException, an ARN of a model that is not a Custom Labels model, turns every
+# image into an error result: loud in the ImageErrors metric, not silent.
+IMAGE_ERROR_CODES: Final = frozenset(
+    {
+        "InvalidImageFormatException",
+        "ImageTooLargeException",
+        "InvalidS3ObjectException",
+        "InvalidParameterException",
+    }
+)
+_MISSING_OBJECT_CODES: Final = frozenset({"404", "NoSuchKey", "NoSuchVersion"})
+_MISSING_OBJECT_MESSAGE: Final = (
+    "The object no longer exists in S3: it was deleted before it could be analyzed."
+)
+
+
+class CustomLabelsApi(Protocol):
+    """The one Rekognition operation this function calls: botocore's client, or a stand-in in tests."""
+
+    def detect_custom_labels(self, **request: Any) -> Mapping[str, Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Labels:
+    custom_labels: list[dict[str, Any]]
+    latency_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class ImageProblem:
+    code: str
+    message: str
+
+
+class AnalysisFailedError(RuntimeError):
+    """DetectCustomLabels failed for a reason outside the image: throttling, a model that is not running,
+    a service fault, a timeout, missing permissions, a wrong model ARN...
+
+    The record fails and its message returns to the queue. No error result is written: a retry, or a fix of
+    the configuration followed by a redrive from the dead-letter queue, can still analyze the image.
+    """
+
+
+def detect_custom_labels(
+    image: ObjectEvent,
+    *,
+    project_version_arn: str,
+    min_confidence: float | None,
+    rekognition: CustomLabelsApi,
+    s3: S3Client,
+) -> Labels | ImageProblem:
+    s3_object: dict[str, str] = {"Bucket": image.bucket, "Name": image.key}
+    if image.version_id is not None:
+        # Analyze the very version that was uploaded, even if the key has been overwritten since.
+        s3_object["Version"] = image.version_id
+    request: dict[str, Any] = {"ProjectVersionArn": project_version_arn, "Image": {"S3Object": s3_object}}
+    if min_confidence is not None:
+        request["MinConfidence"] = min_confidence
+    started = time.perf_counter()
+    try:
+        response = rekognition.detect_custom_labels(**request)
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        code = error.get("Code", "Unknown")
+        if code == "InvalidS3ObjectException":
+            if _object_exists(image, s3):
+                raise AnalysisFailedError(
+                    f"Rekognition could not read {_url(image)}, which exists: check that the function's role"
+                    " may read it (s3:GetObject, and kms:Decrypt if a KMS key encrypts it)"
+                ) from exc
+            return ImageProblem(code=code, message=_MISSING_OBJECT_MESSAGE)
+        if code in IMAGE_ERROR_CODES:
+            return ImageProblem(code=code, message=error.get("Message", ""))
+        raise AnalysisFailedError(f"DetectCustomLabels failed with {code} for {_url(image)}") from exc
+    except BotoCoreError as exc:
+        # Timeouts and connection errors, after the client's own retries.
+        raise AnalysisFailedError(f"DetectCustomLabels did not answer for {_url(image)}: {exc}") from exc
+    # Includes the SDK's retries and back-off: the time an image really waited for the model.
+    latency_ms = (time.perf_counter() - started) * 1000
+    return Labels(custom_labels=list(response["CustomLabels"]), latency_ms=latency_ms)
+
+
+def _object_exists(image: ObjectEvent, s3: S3Client) -> bool:
+    """Rekognition answers InvalidS3ObjectException both for a missing object and for one it may not read
+    (the function's role, a KMS key). Only the first is a problem of the image; S3 tells them apart.
+    Any other answer from S3 (403 included) propagates and fails the record."""
+    try:
+        if image.version_id is None:
+            s3.head_object(Bucket=image.bucket, Key=image.key)
+        else:
+            s3.head_object(Bucket=image.bucket, Key=image.key, VersionId=image.version_id)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in _MISSING_OBJECT_CODES:
+            return False
+        raise
+    return True
+
+
+def _url(image: ObjectEvent) -> str:
+    return f"s3://{image.bucket}/{image.key}"

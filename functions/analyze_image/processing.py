@@ -1,0 +1,150 @@
+"""What the function does with one image-queue message: every image of its S3 notification, in order."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from analyze_image.analysis import CustomLabelsApi, ImageProblem, detect_custom_labels
+from analyze_image.notification import ObjectEvent, parse_notification
+from analyze_image.result import (
+    CONTENT_TYPE,
+    ImageInfo,
+    ResultDocument,
+    error_result,
+    ok_result,
+    result_key,
+    to_json_bytes,
+)
+from observability import logger, metrics
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+    from analyze_image.settings import Settings
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def process_message(
+    body: str,
+    *,
+    settings: Settings,
+    rekognition: CustomLabelsApi,
+    s3: S3Client,
+    clock: Callable[[], datetime] = _utc_now,
+) -> None:
+    """Analyze every image the message announces and write one result per image.
+
+    Raises to fail the message: InvalidNotificationError when it is not a notification this function may act
+    on, AnalysisFailedError when the model could not answer, botocore's errors when the result cannot be
+    written; the message then returns to the queue. Results already written for earlier images of the same
+    message are simply rewritten on redelivery.
+    """
+    events = parse_notification(body, expected_bucket=settings.image_bucket)
+    # Only S3's s3:TestEvent parses to no events (parse_notification rejects an empty Records list).
+    if not events:
+        logger.info("ignored", extra={"reason": "s3:TestEvent"})
+    for event in events:
+        reason = _ignore_reason(event, settings)
+        if reason is None:
+            _analyze(event, settings=settings, rekognition=rekognition, s3=s3, clock=clock)
+        else:
+            logger.info(
+                "ignored",
+                extra={
+                    "reason": reason,
+                    "eventName": event.event_name,
+                    "bucket": event.bucket,
+                    "key": event.key,
+                },
+            )
+
+
+def _ignore_reason(event: ObjectEvent, settings: Settings) -> str | None:
+    if not event.is_object_created:
+        return "not an ObjectCreated event"
+    if event.key.endswith("/"):
+        return "folder marker"
+    # Checked before the input prefix: with an empty INPUT_PREFIX the results live inside the watched scope,
+    # and analyzing them would loop.
+    if event.key.startswith(settings.results_prefix):
+        return "under the results prefix"
+    if not event.key.startswith(settings.input_prefix):
+        return "outside the input prefix"
+    return None
+
+
+def _analyze(
+    event: ObjectEvent,
+    *,
+    settings: Settings,
+    rekognition: CustomLabelsApi,
+    s3: S3Client,
+    clock: Callable[[], datetime],
+) -> None:
+    outcome = detect_custom_labels(
+        event,
+        project_version_arn=settings.project_version_arn,
+        min_confidence=settings.min_confidence,
+        rekognition=rekognition,
+        s3=s3,
+    )
+    image = ImageInfo(
+        bucket=event.bucket, key=event.key, versionId=event.version_id, eTag=event.e_tag, size=event.size
+    )
+    key = result_key(event.key, input_prefix=settings.input_prefix, results_prefix=settings.results_prefix)
+    if isinstance(outcome, ImageProblem):
+        document = error_result(
+            image=image,
+            project_version_arn=settings.project_version_arn,
+            min_confidence=settings.min_confidence,
+            code=outcome.code,
+            message=outcome.message,
+            analyzed_at=clock(),
+        )
+        _write(s3, bucket=event.bucket, key=key, document=document)
+        # Counted once the result exists, so that a failed write and its retry do not count twice.
+        metrics.add_metric(name="ImageErrors", unit=MetricUnit.Count, value=1)
+        logger.warning(
+            "image error",
+            extra={
+                "bucket": event.bucket,
+                "key": event.key,
+                "resultKey": key,
+                "errorCode": outcome.code,
+                "errorMessage": outcome.message,
+            },
+        )
+        return
+    metrics.add_metric(name="ModelLatency", unit=MetricUnit.Milliseconds, value=outcome.latency_ms)
+    document = ok_result(
+        image=image,
+        project_version_arn=settings.project_version_arn,
+        min_confidence=settings.min_confidence,
+        custom_labels=outcome.custom_labels,
+        analyzed_at=clock(),
+    )
+    _write(s3, bucket=event.bucket, key=key, document=document)
+    metrics.add_metric(name="ImagesAnalyzed", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="LabelsFound", unit=MetricUnit.Count, value=len(outcome.custom_labels))
+    logger.info(
+        "analyzed",
+        extra={
+            "bucket": event.bucket,
+            "key": event.key,
+            "versionId": event.version_id,
+            "resultKey": key,
+            "labels": len(outcome.custom_labels),
+            "latencyMs": round(outcome.latency_ms, 1),
+        },
+    )
+
+
+def _write(s3: S3Client, *, bucket: str, key: str, document: ResultDocument) -> None:
+    s3.put_object(Bucket=bucket, Key=key, Body=to_json_bytes(document), ContentType=CONTENT_TYPE)

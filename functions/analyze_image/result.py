@@ -1,0 +1,108 @@
+"""The result document: one JSON object per image, written under RESULTS_PREFIX.
+
+This module is its only definition. Every document carries every key, so a reader never tests for one:
+`customLabels` is null when `status` is "error", and `error` is null when `status` is "ok".
+Change the shape only together with SCHEMA_VERSION.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any, Final, Literal, TypedDict
+
+SCHEMA_VERSION: Final = 1
+CONTENT_TYPE: Final = "application/json"
+
+
+class ImageInfo(TypedDict):
+    bucket: str
+    key: str
+    # Taken from the S3 event record; null when the event did not carry them (versionId: unversioned bucket).
+    versionId: str | None
+    eTag: str | None
+    size: int | None
+
+
+class ModelInfo(TypedDict):
+    projectVersionArn: str
+
+
+class ErrorInfo(TypedDict):
+    code: str
+    message: str
+
+
+class ResultDocument(TypedDict):
+    schemaVersion: int
+    status: Literal["ok", "error"]
+    image: ImageInfo
+    model: ModelInfo
+    # The MinConfidence sent to Rekognition; null means the model's own per-label thresholds.
+    minConfidence: float | None
+    # DetectCustomLabels' CustomLabels exactly as returned, bounding boxes included.
+    customLabels: list[dict[str, Any]] | None
+    analyzedAt: str
+    error: ErrorInfo | None
+
+
+def ok_result(
+    *,
+    image: ImageInfo,
+    project_version_arn: str,
+    min_confidence: float | None,
+    custom_labels: list[dict[str, Any]],
+    analyzed_at: datetime,
+) -> ResultDocument:
+    return ResultDocument(
+        schemaVersion=SCHEMA_VERSION,
+        status="ok",
+        image=image,
+        model=ModelInfo(projectVersionArn=project_version_arn),
+        minConfidence=min_confidence,
+        customLabels=custom_labels,
+        analyzedAt=_utc_iso8601(analyzed_at),
+        error=None,
+    )
+
+
+def error_result(
+    *,
+    image: ImageInfo,
+    project_version_arn: str,
+    min_confidence: float | None,
+    code: str,
+    message: str,
+    analyzed_at: datetime,
+) -> ResultDocument:
+    return ResultDocument(
+        schemaVersion=SCHEMA_VERSION,
+        status="error",
+        image=image,
+        model=ModelInfo(projectVersionArn=project_version_arn),
+        minConfidence=min_confidence,
+        customLabels=None,
+        analyzedAt=_utc_iso8601(analyzed_at),
+        error=ErrorInfo(code=code, message=message),
+    )
+
+
+def result_key(image_key: str, *, input_prefix: str, results_prefix: str) -> str:
+    """`<results_prefix><image key relative to input_prefix>.json`.
+
+    The same image always maps to the same key, so a redelivered message rewrites its result instead of
+    adding one."""
+    if not image_key.startswith(input_prefix):
+        raise ValueError(f"image key {image_key!r} is not under the input prefix {input_prefix!r}")
+    return f"{results_prefix}{image_key.removeprefix(input_prefix)}.json"
+
+
+def to_json_bytes(document: ResultDocument) -> bytes:
+    # Indented and unescaped: the people who uploaded the images read these files, keys in their own script.
+    return json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8")
+
+
+def _utc_iso8601(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("analyzedAt needs a timezone-aware datetime")
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

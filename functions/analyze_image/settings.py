@@ -1,0 +1,72 @@
+"""The function's configuration, parsed once from the environment variables the template sets."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+_REQUIRED = ("IMAGE_BUCKET", "RESULTS_PREFIX", "PROJECT_VERSION_ARN")
+
+
+class SettingsError(ValueError):
+    """The environment does not describe a usable configuration: every record fails until it is fixed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    image_bucket: str
+    # "" means the whole bucket, as an S3 notification filter without a prefix does.
+    input_prefix: str
+    results_prefix: str
+    project_version_arn: str
+    # None lets the model apply its own calibrated threshold to each label.
+    min_confidence: float | None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        missing = [name for name in _REQUIRED if not env.get(name)]
+        # INPUT_PREFIX may be empty, but it must be set: a forgotten variable must not widen the scope.
+        if "INPUT_PREFIX" not in env:
+            missing.append("INPUT_PREFIX")
+        if missing:
+            raise SettingsError(f"missing environment variables: {', '.join(sorted(missing))}")
+        input_prefix = env["INPUT_PREFIX"]
+        results_prefix = env["RESULTS_PREFIX"]
+        if input_prefix.startswith(results_prefix):
+            # Every image would count as a result and be ignored: the function would silently do nothing.
+            raise SettingsError(
+                f"INPUT_PREFIX {input_prefix!r} lies under RESULTS_PREFIX {results_prefix!r}; keep them apart"
+            )
+        return cls(
+            image_bucket=env["IMAGE_BUCKET"],
+            input_prefix=input_prefix,
+            results_prefix=results_prefix,
+            project_version_arn=env["PROJECT_VERSION_ARN"],
+            min_confidence=_parse_min_confidence(env.get("MIN_CONFIDENCE", "")),
+        )
+
+
+def _parse_min_confidence(raw: str) -> float | None:
+    if raw.strip() == "":
+        return None
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"MIN_CONFIDENCE must be a number from 0 to 100, got {raw!r}") from exc
+    # Checked here so that Rekognition never answers InvalidParameterException because of it: that answer
+    # is read as a problem of the image (see analysis.py). The comparison also rejects NaN.
+    if not 0 <= value <= 100:
+        raise SettingsError(f"MIN_CONFIDENCE must be a number from 0 to 100, got {raw!r}")
+    return value
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The settings of this execution environment, parsed on first use rather than at import.
+
+    Code that changes the environment between calls in one process (tests, the local stack) calls
+    `get_settings.cache_clear()` afterwards.
+    """
+    return Settings.from_env(os.environ)
