@@ -48,6 +48,18 @@ def load_handler(code_dir: Path, handler: str) -> Handler:
 FUNCTIONS_DIR = Path(__file__).resolve().parents[3] / "functions"
 
 
+def unload_function_modules(code_dir: Path) -> None:
+    """Forget every module imported from `code_dir`, as a new deployment gets new execution environments.
+
+    Handlers cache settings and SDK clients for the life of an environment (pointing at one endpoint); the
+    next local stack must start them cold."""
+    root = code_dir.resolve()
+    for name, module in list(sys.modules.items()):
+        location = getattr(module, "__file__", None)
+        if location is not None and Path(location).resolve().is_relative_to(root):
+            del sys.modules[name]
+
+
 def function_module(name: str) -> Any:
     """A module of the Lambda code (functions/), for local tools that share its definitions."""
     if str(FUNCTIONS_DIR) not in sys.path:

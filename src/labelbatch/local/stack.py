@@ -32,7 +32,7 @@ from labelbatch.emulator.model import demo_model_arns
 from labelbatch.local.consumer import QueueConsumer
 from labelbatch.local.deploy import deploy_stack
 from labelbatch.local.deploy.model import DeployedStack, ScheduleSpec
-from labelbatch.local.lambda_runtime import LambdaContext, load_handler
+from labelbatch.local.lambda_runtime import LambdaContext, load_handler, unload_function_modules
 from labelbatch.local.moto_shims import apply_moto_shims
 from labelbatch.local.scheduler import LocalScheduler
 
@@ -160,6 +160,9 @@ class LocalStack:
         if self._server_thread is not None:
             self._server_thread.join()
             self._server_thread = None
+        if self.deployed is not None:
+            for code_dir in {function.code_dir for function in self.deployed.functions.values()}:
+                unload_function_modules(code_dir)
         self._restore_environment()
 
     def __enter__(self) -> LocalStack:

@@ -1,0 +1,1 @@
+"""The model reaper: the scheduled backstop that stops a model a batch run started and then abandoned."""

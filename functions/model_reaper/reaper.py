@@ -1,0 +1,163 @@
+"""Deciding whether a model was abandoned by a batch run, and stopping it if so.
+
+A batch run writes the model-start marker (an SSM parameter) just before it starts the model and writes "none"
+just after it stops it. A marker other than "none" on a RUNNING model therefore means a run of this stack owns
+the model. When no run is in progress and no image is waiting, nobody will ever stop that model: the reaper
+disables the consumer, stops the model and clears the marker. In every other case it leaves everything alone.
+
+The reads go from the one that most often ends the check to the one that matters most when acting: the
+executions are listed last, so that a run starting meanwhile is seen as late as possible before the stop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
+
+from botocore.exceptions import ClientError
+
+from observability import logger
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_stepfunctions import SFNClient
+
+    from model_reaper.settings import Settings
+
+NO_OWNER: Final = "none"
+BACKLOG_ATTRIBUTES: Final = (
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+)
+# Mapping states in which the consumer is off or on its way off: nothing to update.
+_CONSUMER_OFF_STATES: Final = frozenset({"Disabled", "Disabling"})
+# Lambda answers these while another change of the mapping is in flight.
+_MAPPING_BUSY_CODES: Final = frozenset({"ResourceInUseException", "ResourceConflictException"})
+
+Action = Literal["reaped", "none"]
+
+
+class ModelApi(Protocol):
+    """The Rekognition operations the reaper calls: botocore's client, or a stand-in in tests."""
+
+    def describe_project_versions(self, **request: Any) -> Mapping[str, Any]: ...
+
+    def stop_project_version(self, **request: Any) -> Mapping[str, Any]: ...
+
+
+class ParameterApi(Protocol):
+    """The SSM Parameter Store operations the reaper calls."""
+
+    def get_parameter(self, **request: Any) -> Mapping[str, Any]: ...
+
+    def put_parameter(self, **request: Any) -> Mapping[str, Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AwsClients:
+    rekognition: ModelApi
+    ssm: ParameterApi
+    sqs: SQSClient
+    lambda_: LambdaClient
+    sfn: SFNClient
+
+
+@dataclass(frozen=True, slots=True)
+class ReapOutcome:
+    action: Action
+    # Why, in a word an operator can search the logs for.
+    reason: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"action": self.action, "reason": self.reason}
+
+
+class ConsumerBusyError(RuntimeError):
+    """The consumer mapping is in the middle of another change; the next scheduled tick tries again."""
+
+
+class ModelNotFoundError(RuntimeError):
+    """DescribeProjectVersions does not know the configured model: the configuration is wrong."""
+
+
+def reap_abandoned_model(settings: Settings, clients: AwsClients) -> ReapOutcome:
+    marker = read_marker(clients.ssm, settings.marker_parameter_name)
+    if marker == NO_OWNER:
+        return _leave_alone("model-not-started-by-a-run", marker=marker)
+
+    status = model_status(clients.rekognition, settings)
+    if status != "RUNNING":
+        return _leave_alone("model-not-running", marker=marker, modelStatus=status)
+
+    backlog = queue_backlog(clients.sqs, settings.image_queue_url)
+    if backlog > 0:
+        return _leave_alone("images-waiting", marker=marker, backlog=backlog)
+
+    if run_in_progress(clients.sfn, settings.state_machine_arn):
+        return _leave_alone("run-in-progress", marker=marker)
+
+    disable_consumer(clients.lambda_, settings.event_source_mapping_id)
+    clients.rekognition.stop_project_version(ProjectVersionArn=settings.project_version_arn)
+    # Cleared only once the stop is accepted, as a run does: a failed stop leaves the marker to the next tick.
+    clients.ssm.put_parameter(
+        Name=settings.marker_parameter_name, Value=NO_OWNER, Type="String", Overwrite=True
+    )
+    logger.warning(
+        "stopped a model abandoned by a batch run",
+        extra={"startedBy": marker, "projectVersionArn": settings.project_version_arn},
+    )
+    return ReapOutcome(action="reaped", reason="abandoned-by-run")
+
+
+def read_marker(ssm: ParameterApi, parameter_name: str) -> str:
+    response = ssm.get_parameter(Name=parameter_name)
+    value: str = response["Parameter"]["Value"]
+    return value
+
+
+def model_status(rekognition: ModelApi, settings: Settings) -> str:
+    response = rekognition.describe_project_versions(
+        ProjectArn=settings.project_arn, VersionNames=[settings.version_name]
+    )
+    for description in response.get("ProjectVersionDescriptions", []):
+        if description.get("ProjectVersionArn") == settings.project_version_arn:
+            status: str = description["Status"]
+            return status
+    raise ModelNotFoundError(
+        f"project {settings.project_arn} has no model {settings.project_version_arn}: "
+        "check the stack parameters"
+    )
+
+
+def queue_backlog(sqs: SQSClient, queue_url: str) -> int:
+    """Visible + in flight + delayed: a message in processing or in its delay still needs the model."""
+    response = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=list(BACKLOG_ATTRIBUTES))
+    attributes = response["Attributes"]
+    return sum(int(attributes.get(name, "0")) for name in BACKLOG_ATTRIBUTES)
+
+
+def run_in_progress(sfn: SFNClient, state_machine_arn: str) -> bool:
+    response = sfn.list_executions(stateMachineArn=state_machine_arn, statusFilter="RUNNING", maxResults=1)
+    return len(response["executions"]) > 0
+
+
+def disable_consumer(lambda_: LambdaClient, mapping_id: str) -> None:
+    try:
+        state = lambda_.get_event_source_mapping(UUID=mapping_id).get("State", "")
+        if state in _CONSUMER_OFF_STATES:
+            return
+        lambda_.update_event_source_mapping(UUID=mapping_id, Enabled=False)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in _MAPPING_BUSY_CODES:
+            raise ConsumerBusyError(
+                f"event source mapping {mapping_id} is busy with another change; the next tick retries"
+            ) from exc
+        raise
+
+
+def _leave_alone(reason: str, **details: object) -> ReapOutcome:
+    logger.info("left the model alone", extra={"reason": reason, **details})
+    return ReapOutcome(action="none", reason=reason)
