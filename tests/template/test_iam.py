@@ -157,6 +157,8 @@ def test_each_role_gets_exactly_its_permissions(resources: Resources, resolve: R
         "rekognition:DetectCustomLabels": {EXAMPLE_PROJECT_VERSION_ARN},
         "s3:GetObject": {f"{BUCKET_ARN}/images/*"},
         "s3:GetObjectVersion": {f"{BUCKET_ARN}/images/*"},
+        # Key names only: it makes S3 answer 404, not 403, for an image deleted before analysis.
+        "s3:ListBucket": {BUCKET_ARN},
         "s3:PutObject": {f"{BUCKET_ARN}/results/*"},
         "sqs:ReceiveMessage": {QUEUE_ARN},
         "sqs:DeleteMessage": {QUEUE_ARN},
@@ -212,6 +214,7 @@ def test_s3_reads_only_under_the_input_prefix_and_writes_only_under_the_results_
     assert s3_grants == {
         ("s3:GetObject", f"{BUCKET_ARN}/images/*"),
         ("s3:GetObjectVersion", f"{BUCKET_ARN}/images/*"),
+        ("s3:ListBucket", BUCKET_ARN),
         ("s3:PutObject", f"{BUCKET_ARN}/results/*"),
     }
 
