@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import signal
@@ -17,7 +18,7 @@ from labelbatch.local.stack import LocalStack, LocalStackConfig
 
 @click.group()
 def main() -> None:
-    """labelbatch: batch inference on Amazon Rekognition Custom Labels, model running only while there is work."""
+    """labelbatch: Rekognition Custom Labels batch inference, the model running only while there is work."""
 
 
 @main.group()
@@ -27,7 +28,9 @@ def local() -> None:
 
 @local.command("up")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=4566, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
+@click.option(
+    "--port", default=4566, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port."
+)
 @click.option(
     "--poll-seconds", default=2, show_default=True, type=click.IntRange(1, 900), help="PollIntervalSeconds."
 )
@@ -37,13 +40,19 @@ def local() -> None:
     help="Fire every schedule this often instead of at the template's rate.",
 )
 @click.option("--no-schedule", is_flag=True, help="Never fire the schedules; start runs yourself.")
-def local_up(host: str, port: int, poll_seconds: int, schedule_every: float | None, no_schedule: bool) -> None:
+def local_up(
+    host: str, port: int, poll_seconds: int, schedule_every: float | None, no_schedule: bool
+) -> None:
     """Serve S3, SQS, Lambda, Step Functions, ... and Rekognition Custom Labels on one endpoint."""
     if schedule_every is not None and no_schedule:
         raise click.UsageError("--schedule-every and --no-schedule exclude each other")
     logging.basicConfig(level=logging.WARNING)
     config = LocalStackConfig(
-        host=host, port=port, poll_seconds=poll_seconds, schedule_every=schedule_every, schedule=not no_schedule
+        host=host,
+        port=port,
+        poll_seconds=poll_seconds,
+        schedule_every=schedule_every,
+        schedule=not no_schedule,
     )
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
@@ -51,10 +60,8 @@ def local_up(host: str, port: int, poll_seconds: int, schedule_every: float | No
         click.echo(
             json.dumps({"endpoint": stack.endpoint_url, "region": config.region, "outputs": stack.outputs}),
         )
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             stopped.wait()
-        except KeyboardInterrupt:
-            pass
 
 
 @main.command()
@@ -63,7 +70,9 @@ def local_up(host: str, port: int, poll_seconds: int, schedule_every: float | No
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Upload the PNG and JPEG files under this folder instead of generated samples.",
 )
-@click.option("--count", default=12, show_default=True, type=click.IntRange(1, 2000), help="Sample images to generate.")
+@click.option(
+    "--count", default=12, show_default=True, type=click.IntRange(1, 2000), help="Sample images to generate."
+)
 @click.option(
     "--out", default=Path("demo-results"), show_default=True, type=click.Path(file_okay=False, path_type=Path)
 )

@@ -157,7 +157,9 @@ class QueueConsumer:
         with self._stats_lock:
             self.batches += 1
             self.invocation_errors += failed_ids is None
-        return BatchOutcome(received=len(messages), deleted=len(succeeded), failed=len(messages) - len(succeeded))
+        return BatchOutcome(
+            received=len(messages), deleted=len(succeeded), failed=len(messages) - len(succeeded)
+        )
 
     def _record(self, message: dict[str, Any]) -> dict[str, Any]:
         """An SQS message in the shape Lambda delivers it."""

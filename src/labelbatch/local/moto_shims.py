@@ -14,7 +14,6 @@ import botocore.session
 from botocore.exceptions import ClientError
 from botocore.model import OperationModel, ServiceModel
 from moto.sqs.models import Queue
-from moto.stepfunctions.parser.asl.utils import json_path as engine_json_path
 from moto.stepfunctions.parser.asl.component.state.choice.comparison.comparison_operator_type import (
     ComparisonOperatorType,
 )
@@ -22,6 +21,7 @@ from moto.stepfunctions.parser.asl.component.state.choice.comparison.operator.fa
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import (
     StateTaskServiceAwsSdk,
 )
+from moto.stepfunctions.parser.asl.utils import json_path as engine_json_path
 
 # Step Functions names SDK errors "<Service>.<Error>Exception" with the service in PascalCase as the
 # AWS SDK for Java names its clients (AcmPca, DynamoDb, Sqs, Sfn); moto uses the raw API name instead.
@@ -115,17 +115,18 @@ def _normalise_aws_sdk_integrations() -> None:
         failure_event = original_from_error(self, env, ex)
         if not isinstance(ex, ClientError):
             return failure_event
-        cause = failure_event.event_details["taskFailedEventDetails"]["cause"]
+        details: Any = failure_event.event_details
+        cause: str = details["taskFailedEventDetails"]["cause"]
         error_name = aws_sdk_error_name(self._get_boto_service_name(), ex.response["Error"]["Code"])
         return self._get_task_failure_event(env=env, error=error_name, cause=cause)
 
-    StateTaskServiceAwsSdk._normalise_parameters = normalise_parameters  # type: ignore[method-assign]
-    StateTaskServiceAwsSdk._normalise_response = normalise_response  # type: ignore[method-assign]
+    StateTaskServiceAwsSdk._normalise_parameters = normalise_parameters  # type: ignore[method-assign,assignment]
+    StateTaskServiceAwsSdk._normalise_response = normalise_response  # type: ignore[method-assign,assignment]
     StateTaskServiceAwsSdk._from_error = from_error  # type: ignore[method-assign]
 
 
 def aws_sdk_error_name(boto_service_name: str, error_code: str) -> str:
-    """The name AWS Step Functions gives an SDK integration error, e.g. ``Rekognition.ResourceInUseException``."""
+    """The name Step Functions gives an SDK integration error, e.g. ``Rekognition.ResourceInUseException``."""
     prefix = _SERVICE_ERROR_PREFIXES.get(boto_service_name, boto_service_name.capitalize())
     # Query-protocol codes can carry a namespace ("AWS.SimpleQueueService.NonExistentQueue").
     name = error_code.rsplit(".", 1)[-1]
@@ -165,9 +166,9 @@ def _with_context_operand(evaluate: Any) -> Any:
 
 
 def _select_one_value_with_definite_paths() -> None:
-    """On AWS a definite path such as ``$.model.descriptions[0].Status`` selects one value. moto wraps the value
-    in a list whenever an array index appears before the last step, so string and number comparisons on it are
-    always false. Only paths without wildcards, slices, filters or recursive descent are definite."""
+    """On AWS a definite path such as ``$.model.descriptions[0].Status`` selects one value. moto wraps the
+    value in a list whenever an array index appears before the last step, so string and number comparisons on
+    it are always false. Only paths without wildcards, slices, filters or recursive descent are definite."""
 
     def is_definite(path: str) -> bool:
         return not any(token in path for token in ("*", ":", "?(", ".."))

@@ -20,7 +20,7 @@ class ScheduleError(ValueError):
 
 
 def rate_seconds(expression: str) -> int:
-    """Seconds between firings of a ``rate(...)`` expression; cron and at() need an explicit interval locally."""
+    """Seconds between firings of a ``rate(...)`` expression; cron() and at() need an explicit interval."""
     match = _RATE.match(expression.strip())
     if not match:
         raise ScheduleError(
@@ -43,7 +43,9 @@ class LocalScheduler:
         self._fire = fire
         self._stopping = threading.Event()
         self._intervals = {
-            schedule.logical_id: every_seconds if every_seconds is not None else rate_seconds(schedule.expression)
+            schedule.logical_id: every_seconds
+            if every_seconds is not None
+            else rate_seconds(schedule.expression)
             for schedule in schedules
             if schedule.state == "ENABLED"
         }

@@ -52,7 +52,9 @@ class LocalStackConfig:
     schedule_every: float | None = None
     schedule: bool = True
     parameters: Mapping[str, str] = field(default_factory=dict)
-    emulator: EmulatorSettings = field(default_factory=lambda: EmulatorSettings(start_seconds=3, stop_seconds=1))
+    emulator: EmulatorSettings = field(
+        default_factory=lambda: EmulatorSettings(start_seconds=3, stop_seconds=1)
+    )
     # Handler logs and metrics go to stdout as in Lambda; the demo quiets them.
     function_log_level: str = "INFO"
 
@@ -83,7 +85,9 @@ class _OutputsApi:
             return self.app(environ, start_response)
         response = Response(json.dumps(self.outputs), content_type="application/json")
         if request.method != "GET":
-            response = Response(json.dumps({"message": "use GET"}), status=405, content_type="application/json")
+            response = Response(
+                json.dumps({"message": "use GET"}), status=405, content_type="application/json"
+            )
         return response(environ, start_response)
 
 
@@ -121,7 +125,9 @@ class LocalStack:
         self._server = make_server(
             self.config.host, self.config.port, outputs_api, threaded=True, request_handler=MotoRequestHandler
         )
-        self._server_thread = threading.Thread(target=self._server.serve_forever, name="endpoint", daemon=True)
+        self._server_thread = threading.Thread(
+            target=self._server.serve_forever, name="endpoint", daemon=True
+        )
         self._server_thread.start()
         # The engine's SDK tasks call http://localhost:$MOTO_PORT.
         self._set_environment({"MOTO_PORT": str(self._server.server_address[1])})
@@ -140,7 +146,9 @@ class LocalStack:
             self._set_environment(self._function_environment())
             self._start_consumers()
             if self.config.schedule:
-                self._scheduler = LocalScheduler(self.deployed.schedules, self.fire, self.config.schedule_every)
+                self._scheduler = LocalScheduler(
+                    self.deployed.schedules, self.fire, self.config.schedule_every
+                )
                 self._scheduler.start()
         except BaseException:
             self.stop()
@@ -176,8 +184,9 @@ class LocalStack:
     @property
     def endpoint_url(self) -> str:
         assert self._server is not None, "the local stack is not started"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        # Clients reach a server listening on every address through the loopback one.
+        host = "127.0.0.1" if self.config.host in ("0.0.0.0", "") else self.config.host  # noqa: S104
+        return f"http://{host}:{self._server.server_address[1]}"
 
     @property
     def outputs(self) -> dict[str, str]:
@@ -186,7 +195,9 @@ class LocalStack:
 
     def session(self) -> boto3.Session:
         return boto3.Session(
-            aws_access_key_id="local", aws_secret_access_key="local", region_name=self.config.region  # noqa: S106
+            aws_access_key_id="local",
+            aws_secret_access_key="local",  # noqa: S106  (the local endpoint accepts any credentials)
+            region_name=self.config.region,
         )
 
     def client(self, service: str) -> Any:
@@ -207,7 +218,9 @@ class LocalStack:
             if schedule.target_arn.endswith(f":function:{function.name}"):
                 self.invoke(logical_id, json.loads(schedule.target_input or "{}"))
                 return
-        raise ValueError(f"schedule {schedule.logical_id} targets {schedule.target_arn}, which is not in the stack")
+        raise ValueError(
+            f"schedule {schedule.logical_id} targets {schedule.target_arn}, which is not in the stack"
+        )
 
     def invoke(self, function_logical_id: str, event: dict[str, Any]) -> Any:
         """Invoke a function's real handler in-process with a Lambda-like context."""
@@ -238,8 +251,8 @@ class LocalStack:
 
     def _reset_moto(self) -> None:
         # moto's backends are per process: a new local stack starts from empty services.
-        reset = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")
-        urllib.request.urlopen(reset).close()  # noqa: S310  (our own loopback endpoint)
+        reset = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")  # noqa: S310
+        urllib.request.urlopen(reset).close()  # noqa: S310  (an http URL we built for our own endpoint)
 
     def _state_machine_schedule(self) -> ScheduleSpec:
         assert self.deployed is not None
@@ -250,7 +263,9 @@ class LocalStack:
         raise LookupError("the template has no schedule for the batch-run state machine")
 
     def _start_execution(self, schedule: ScheduleSpec, name: str | None) -> str:
-        execution_name = name or f"{schedule.logical_id}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        execution_name = (
+            name or f"{schedule.logical_id}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        )
         response = self.client("stepfunctions").start_execution(
             stateMachineArn=schedule.target_arn, name=execution_name, input=schedule.target_input or "{}"
         )
