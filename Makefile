@@ -45,8 +45,8 @@ validate: setup
 	$(BIN)/sam validate --lint
 	$(BIN)/sam build --cached --parallel
 	$(BIN)/cfn-lint template.yaml
-	$(BIN)/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
-	$(CHECKOV_VENV)/bin/checkov --quiet --compact --framework cloudformation --file template.yaml
+	$(BIN)/cfn-lint --append-rules cfn_lint_serverless.rules -t template.yaml
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation --file template.yaml
 	node_modules/.bin/asl-validator --json-path statemachine/batch_run.asl.json
 
 test: lint validate
