@@ -51,7 +51,7 @@ def test_only_the_two_model_arns_are_required(sam_template: dict[str, Any]) -> N
         ("MinInferenceUnits", 1, None),
         # 1 s keeps local runs fast; the definition caps its polls to stay inside the history quota.
         ("PollIntervalSeconds", 1, 900),
-        ("ModelStartTimeoutMinutes", 5, 120),
+        ("ModelStartTimeoutMinutes", 1, 120),
         # The definition turns minutes into seconds with a 1000-entry lookup.
         ("MaxRunMinutes", 1, 990),
         # ScalingConfig.MaximumConcurrency accepts 2 to 1000.
