@@ -37,9 +37,9 @@ demo: $(VENV)/.installed
 	$(BIN)/labelbatch demo
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check functions src tests
-	$(BIN)/ruff format --check functions src tests
-	$(BIN)/mypy functions src
+	$(BIN)/ruff check functions src tests benchmarks
+	$(BIN)/ruff format --check functions src tests benchmarks
+	$(BIN)/mypy functions src benchmarks
 
 validate: setup
 	$(BIN)/sam validate --lint
@@ -54,6 +54,10 @@ test: lint validate
 
 test-unit test-template test-statemachine test-emulator test-e2e: $(VENV)/.installed
 	$(BIN)/pytest -m $(patsubst test-%,%,$@)
+
+# Medians and ratios, never asserted: the machine is shared and noisy.
+bench: $(VENV)/.installed
+	$(BIN)/python benchmarks/bench_pipeline.py --images 60 --repeat 3 --concurrency 2 5 10
 
 clean:
 	rm -rf $(VENV) .tools node_modules .aws-sam .pytest_cache .mypy_cache .ruff_cache demo-results
