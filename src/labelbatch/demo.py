@@ -40,7 +40,9 @@ class DemoSummary:
 
 
 def run_demo(images: Path | None, count: int, out: Path, console: Console) -> DemoSummary:
-    config = LocalStackConfig(port=0, schedule=False, poll_seconds=1, function_log_level="WARNING")
+    config = LocalStackConfig(
+        port=0, schedule=False, poll_seconds=1, function_log_level="WARNING", function_metrics=False
+    )
     with tempfile.TemporaryDirectory(prefix="labelbatch-demo-") as scratch:
         source = images or Path(scratch)
         if images is None:

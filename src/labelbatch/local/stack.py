@@ -55,8 +55,9 @@ class LocalStackConfig:
     emulator: EmulatorSettings = field(
         default_factory=lambda: EmulatorSettings(start_seconds=3, stop_seconds=1)
     )
-    # Handler logs and metrics go to stdout as in Lambda; the demo quiets them.
+    # Handler logs and EMF metric lines go to stdout as in Lambda; the demo quiets them.
     function_log_level: str = "INFO"
+    function_metrics: bool = True
 
 
 def local_parameters(config: LocalStackConfig) -> dict[str, str]:
@@ -309,6 +310,7 @@ class LocalStack:
             # No X-Ray daemon runs locally.
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_LOG_LEVEL": self.config.function_log_level,
+            "POWERTOOLS_METRICS_DISABLED": "false" if self.config.function_metrics else "true",
         }
 
     def _set_environment(self, variables: Mapping[str, str]) -> None:
