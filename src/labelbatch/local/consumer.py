@@ -1,8 +1,10 @@
 """The local stand-in for Lambda's SQS poller: one consumer per event source mapping.
 
 While the mapping is Enabled it receives batches with the mapping's batch size, batching window and maximum
-concurrency, invokes the real handler in-process, deletes what succeeded and leaves failures to the queue's
-visibility timeout and redrive policy, as Lambda does. moto's own dispatch is switched off (moto_shims).
+concurrency, invokes the real handler, deletes what succeeded and leaves failures to the queue's visibility
+timeout and redrive policy, as Lambda does. Each poller invokes in an execution environment of its own (a
+process, see execution_environment.py), created when it first has a batch and replaced once stopped (after a
+timeout, for example). moto's own dispatch is switched off (moto_shims).
 """
 
 from __future__ import annotations
@@ -10,12 +12,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, TimeoutError
 from dataclasses import dataclass
 from typing import Any
 
 from labelbatch.local.deploy.model import EventSourceMappingSpec, FunctionSpec
-from labelbatch.local.lambda_runtime import Handler, LambdaContext
+from labelbatch.local.execution_environment import (
+    ExecutionEnvironment,
+    InvocationError,
+    InvocationTimeoutError,
+)
+from labelbatch.local.lambda_runtime import LambdaContext
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +46,6 @@ class QueueConsumer:
         mapping: EventSourceMappingSpec,
         function: FunctionSpec,
         function_arn: str,
-        handler: Handler,
         lambda_client: Any,
         sqs_client: Any,
         region: str,
@@ -48,15 +53,11 @@ class QueueConsumer:
         self._mapping = mapping
         self._function = function
         self._function_arn = function_arn
-        self._handler = handler
         self._lambda = lambda_client
         self._sqs = sqs_client
         self._region = region
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._invocations = ThreadPoolExecutor(
-            max_workers=mapping.maximum_concurrency or 1000, thread_name_prefix=f"lambda-{function.name}"
-        )
         self._stats_lock = threading.Lock()
         self.batches = 0
         self.invocation_errors = 0
@@ -71,25 +72,35 @@ class QueueConsumer:
         self._stopping.set()
         for thread in self._threads:
             thread.join()
-        self._invocations.shutdown(wait=True, cancel_futures=True)
 
     def _enabled(self) -> bool:
         state = self._lambda.get_event_source_mapping(UUID=self._mapping.uuid)["State"]
         return bool(state == "Enabled")
 
     def _poll(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                if not self._enabled():
+        environment: ExecutionEnvironment | None = None
+        try:
+            while not self._stopping.is_set():
+                try:
+                    if not self._enabled():
+                        self._stopping.wait(_STATE_CHECK_SECONDS)
+                        continue
+                    messages = self._receive_batch()
+                    if not messages:
+                        continue
+                    if environment is None or not environment.running:
+                        environment = self._new_environment()
+                    self.process(environment, messages)
+                except Exception:
+                    # A poller must outlive any single failure, as Lambda's does; the cause is logged.
+                    log.exception("poller iteration failed for mapping %s", self._mapping.uuid)
                     self._stopping.wait(_STATE_CHECK_SECONDS)
-                    continue
-                messages = self._receive_batch()
-                if messages:
-                    self.process(messages)
-            except Exception:
-                # A poller must outlive any single failure, as Lambda's does; the cause is logged.
-                log.exception("poller iteration failed for mapping %s", self._mapping.uuid)
-                self._stopping.wait(_STATE_CHECK_SECONDS)
+        finally:
+            if environment is not None:
+                environment.close()
+
+    def _new_environment(self) -> ExecutionEnvironment:
+        return ExecutionEnvironment(self._function.code_dir, self._function.handler)
 
     def _receive_batch(self) -> list[dict[str, Any]]:
         batch: list[dict[str, Any]] = []
@@ -107,8 +118,8 @@ class QueueConsumer:
                 break
         return batch
 
-    def process(self, messages: list[dict[str, Any]]) -> BatchOutcome:
-        """Invoke the handler on one batch and settle the messages as Lambda would."""
+    def process(self, environment: ExecutionEnvironment, messages: list[dict[str, Any]]) -> BatchOutcome:
+        """Invoke the handler on one batch in `environment` and settle the messages as Lambda would."""
         event = {"Records": [self._record(message) for message in messages]}
         context = LambdaContext(
             function_name=self._function.name,
@@ -116,16 +127,14 @@ class QueueConsumer:
             invoked_function_arn=self._function_arn,
             timeout_seconds=self._function.timeout,
         )
-        future = self._invocations.submit(self._handler, event, context)
         try:
-            response = future.result(timeout=self._function.timeout)
-        except TimeoutError:
-            # The invocation keeps running in its thread (nothing can kill it); Lambda would have, and the
-            # batch counts as failed either way.
+            response = environment.invoke(event, context, timeout=self._function.timeout)
+        except InvocationTimeoutError:
+            # The environment was stopped, as Lambda stops it; the poller starts a new one for the next batch.
             log.warning("invocation timed out after %s s; batch returns to the queue", self._function.timeout)
             return self._settle(messages, failed_ids=None)
-        except Exception:
-            log.exception("invocation failed; the whole batch returns to the queue")
+        except InvocationError as exc:
+            log.error("invocation failed; the whole batch returns to the queue:\n%s", exc)
             return self._settle(messages, failed_ids=None)
         return self._settle(messages, failed_ids=self._reported_failures(response, messages))
 

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import functools
 import threading
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote_plus
 
 import botocore.session
 from botocore.exceptions import ClientError
 from botocore.model import OperationModel, ServiceModel
+from moto.s3 import notifications as s3_notifications
 from moto.sqs.models import Queue
 from moto.stepfunctions.parser.asl.component.state.choice.comparison.comparison_operator_type import (
     ComparisonOperatorType,
@@ -50,6 +53,7 @@ def apply_moto_shims() -> None:
         _normalise_aws_sdk_integrations()
         _resolve_context_paths_in_choice_rules()
         _select_one_value_with_definite_paths()
+        _notify_object_versions()
         _applied = True
 
 
@@ -82,8 +86,9 @@ def _operation_model(service_name: str, boto_action: str) -> OperationModel:
 
 def _normalise_aws_sdk_integrations() -> None:
     """AWS maps a Task's PascalCase parameters onto the SDK's member names (``StateMachineArn`` becomes
-    ``stateMachineArn``, ``Uuid`` becomes ``UUID``) and returns responses in PascalCase (``Executions``).
-    moto's port leaves both hooks empty, so those calls fail or return camelCase keys."""
+    ``stateMachineArn``, ``Uuid`` becomes ``UUID``) and returns responses in PascalCase (``Executions``) with
+    timestamps as ISO-8601 strings. moto's port leaves both hooks empty, so those calls fail or return
+    camelCase keys and datetime objects."""
 
     def normalise_parameters(
         self: StateTaskServiceAwsSdk,
@@ -108,6 +113,8 @@ def _normalise_aws_sdk_integrations() -> None:
         )
         if operation.output_shape is not None:
             self._from_boto_response(response, operation.output_shape)
+        if isinstance(response, dict):
+            response.update({key: _json_timestamps(value) for key, value in response.items()})
 
     original_from_error = StateTaskServiceAwsSdk._from_error
 
@@ -123,6 +130,20 @@ def _normalise_aws_sdk_integrations() -> None:
     StateTaskServiceAwsSdk._normalise_parameters = normalise_parameters  # type: ignore[method-assign,assignment]
     StateTaskServiceAwsSdk._normalise_response = normalise_response  # type: ignore[method-assign,assignment]
     StateTaskServiceAwsSdk._from_error = from_error  # type: ignore[method-assign]
+
+
+def _json_timestamps(value: Any) -> Any:
+    """State data is JSON on AWS, where SDK integrations give timestamps as ISO-8601 strings
+    ("2024-01-01T00:00:00.000Z"); moto keeps botocore's datetime objects, on which States.JsonToString (the
+    definition's failure causes quote the model description) fails with States.Runtime."""
+    if isinstance(value, datetime):
+        moment = value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if isinstance(value, dict):
+        return {key: _json_timestamps(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_timestamps(item) for item in value]
+    return value
 
 
 def aws_sdk_error_name(boto_service_name: str, error_code: str) -> str:
@@ -174,3 +195,21 @@ def _select_one_value_with_definite_paths() -> None:
         return not any(token in path for token in ("*", ":", "?(", ".."))
 
     engine_json_path._is_singleton_array_access = is_definite
+
+
+def _notify_object_versions() -> None:
+    """In a versioned bucket AWS's event records carry the object's ``versionId`` (the function analyzes and
+    records exactly that version), and keys are form-encoded with ``/`` left as it is. moto omits the version
+    and encodes ``/`` as ``%2F``."""
+    build_event = s3_notifications._get_s3_event
+
+    def event_with_version(event_name: str, bucket: Any, key: Any, notification_id: str) -> Any:
+        event = build_event(event_name, bucket, key, notification_id)
+        for record in event["Records"]:
+            s3_object = record["s3"]["object"]
+            s3_object["key"] = quote_plus(key.name, safe="/")
+            if bucket.is_versioned:
+                s3_object["versionId"] = key.version_id
+        return event
+
+    s3_notifications._get_s3_event = event_with_version

@@ -145,6 +145,11 @@ class LocalStack:
             )
             outputs_api.outputs = dict(self.deployed.outputs)
             self._set_environment(self._function_environment())
+            # Cold start, as a new deployment gets new execution environments. Unloading at stop() is not
+            # enough: anything else in this process (a test module, a conftest) may have imported the function
+            # code first, with another environment, and Powertools built its objects then (a Metrics object
+            # without a namespace made every invocation fail with SchemaValidationError).
+            self._unload_function_modules()
             self._start_consumers()
             if self.config.schedule:
                 self._scheduler = LocalScheduler(
@@ -169,9 +174,7 @@ class LocalStack:
         if self._server_thread is not None:
             self._server_thread.join()
             self._server_thread = None
-        if self.deployed is not None:
-            for code_dir in {function.code_dir for function in self.deployed.functions.values()}:
-                unload_function_modules(code_dir)
+        self._unload_function_modules()
         self._restore_environment()
 
     def __enter__(self) -> LocalStack:
@@ -272,6 +275,11 @@ class LocalStack:
         )
         return str(response["executionArn"])
 
+    def _unload_function_modules(self) -> None:
+        if self.deployed is not None:
+            for code_dir in {function.code_dir for function in self.deployed.functions.values()}:
+                unload_function_modules(code_dir)
+
     def _function_arn(self, function_name: str) -> str:
         return f"arn:aws:lambda:{self.config.region}:{DEFAULT_ACCOUNT_ID}:function:{function_name}"
 
@@ -283,7 +291,6 @@ class LocalStack:
                 mapping=mapping,
                 function=function,
                 function_arn=self._function_arn(function.name),
-                handler=load_handler(function.code_dir, function.handler),
                 lambda_client=self.client("lambda"),
                 sqs_client=self.client("sqs"),
                 region=self.config.region,

@@ -1,0 +1,49 @@
+"""The local-stack fixtures shared by tests/e2e and tests/statemachine/test_paths.py."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+import pytest
+
+from e2e.stack_helpers import FAST_MODEL, StackUnderTest, StartLocalStack, stop_running_executions
+from labelbatch.emulator import EmulatorSettings
+from labelbatch.local.stack import LocalStack, LocalStackConfig
+
+
+@pytest.fixture
+def start_local_stack() -> Iterator[StartLocalStack]:
+    """Start one local stack for the test; it is stopped when the test ends.
+
+    moto keeps its services per process and a start resets them, so a test gets one stack at a time.
+    """
+    started: list[LocalStack] = []
+
+    def start(
+        *, emulator: EmulatorSettings = FAST_MODEL, parameters: Mapping[str, str] | None = None
+    ) -> StackUnderTest:
+        assert not started, "one local stack at a time: moto's services are per process"
+        config = LocalStackConfig(
+            port=0,
+            schedule=False,
+            poll_seconds=1,
+            function_log_level="WARNING",
+            parameters=dict(parameters or {}),
+            emulator=emulator,
+        )
+        # start() stops whatever it started when it fails, so only a started stack is recorded.
+        stack = LocalStack(config).start()
+        started.append(stack)
+        return StackUnderTest.prepared(stack.endpoint_url, config.region, stack.outputs)
+
+    yield start
+    for stack in started:
+        # A run left RUNNING by a failed test would keep calling $MOTO_PORT, which the next stack reuses.
+        stop_running_executions(stack.client("stepfunctions"), stack.outputs["StateMachineArn"])
+        stack.stop()
+
+
+@pytest.fixture
+def stack(start_local_stack: StartLocalStack) -> StackUnderTest:
+    """A local stack whose model starts in a second, with an empty image queue."""
+    return start_local_stack()
