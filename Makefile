@@ -12,7 +12,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_EC2_METADATA_DISABLED := true
 
 .PHONY: setup demo test lint validate test-unit test-template test-statemachine test-emulator test-e2e \
-	reliability bench clean
+	test-reliability reliability bench clean
 
 setup: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed
 
@@ -49,10 +49,15 @@ validate: setup
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation --file template.yaml
 	node_modules/.bin/asl-validator --json-path statemachine/batch_run.asl.json
 
+# Local-stack suites mostly wait on polls: two workers (each its own moto) halve the wall time.
 test: lint validate
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2
 
-test-unit test-template test-statemachine test-emulator test-e2e: $(VENV)/.installed
+# The fault-injection suite at full sizes (1,000 images for throttling); make test runs it reduced.
+reliability: $(VENV)/.installed
+	LABELBATCH_RELIABILITY=full $(BIN)/pytest -m reliability -n 2
+
+test-unit test-template test-statemachine test-emulator test-e2e test-reliability: $(VENV)/.installed
 	$(BIN)/pytest -m $(patsubst test-%,%,$@)
 
 # Medians and ratios, never asserted: the machine is shared and noisy.
