@@ -1,0 +1,213 @@
+"""Faults around the model and the runs: failed and endless starts, an operator's stop, overlapping and
+aborted runs, a model nobody's run started, uploads during a drain, a poison message against MaxRunMinutes."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from reliability.harness import FAST_MODEL, RecordRow, StartScenario, Unusable, check_invariants
+from reliability.inputs import sample_bodies
+
+# The reaper, invoked in-process, emits no metric when it leaves the model alone; Powertools warns about it.
+pytestmark = [pytest.mark.reliability, pytest.mark.filterwarnings("ignore:No application metrics to publish")]
+
+
+@pytest.fixture(scope="module")
+def samples(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, bytes]]:
+    directory: Path = tmp_path_factory.mktemp("samples")
+    return sample_bodies(directory, 12)
+
+
+def test_a_model_start_that_fails_once_is_made_up_by_the_next_run(
+    start_scenario: StartScenario, samples: list[tuple[str, bytes]], record: RecordRow
+) -> None:
+    # Given four images waiting and a model whose next start ends in FAILED
+    scenario = start_scenario(emulator=replace(FAST_MODEL, fail_next_start=True))
+    scenario.upload_many(samples[:4])
+
+    # When the schedule starts a run, and then the next one
+    first = scenario.run(status="FAILED", error="ModelStartFailed")
+    second = scenario.run(status="SUCCEEDED", outcome="processed")
+
+    # Then the first run failed, quoting the FAILED model, before answering anything; the second answered all
+    assert first.execution.cause is not None
+    assert '"Status":"FAILED"' in first.execution.cause.replace(" ", "")
+    assert first.results_after == frozenset()
+    assert second.execution.output is not None
+    assert second.execution.output["backlogAtStart"] == 4
+    assert scenario.stack.model_usage()["startCalls"] == 2
+    record(check_invariants(scenario, reaper="leaves alone"))
+
+
+def test_a_model_start_that_never_completes_times_out_and_is_stopped(
+    start_scenario: StartScenario, samples: list[tuple[str, bytes]], record: RecordRow
+) -> None:
+    # Given three images waiting and a model that stays STARTING, with a one-minute start timeout
+    scenario = start_scenario(
+        emulator=replace(FAST_MODEL, start_seconds=3600), parameters={"ModelStartTimeoutMinutes": "1"}
+    )
+    scenario.upload_many(samples[:3])
+
+    # When a run starts the model and waits for it
+    first = scenario.run(status="FAILED", error="ModelStartTimedOut")
+
+    # Then it gave up after the timeout and stopped the model it had started, which never ran
+    assert "Clean Up: Stop Model" in first.execution.entered
+    assert first.running_seconds == 0
+    # And once starts work again, the next run answers the backlog
+    scenario.set_model(start_seconds=1)
+    scenario.run(status="SUCCEEDED", outcome="processed")
+    record(check_invariants(scenario, reaper="leaves alone"))
+
+
+def test_a_model_stopped_by_an_operator_mid_drain_fails_the_run_and_loses_nothing(
+    start_scenario: StartScenario, samples: list[tuple[str, bytes]], record: RecordRow
+) -> None:
+    # Given twelve images and slow analysis; images interrupted mid-analysis come back after 10 s
+    scenario = start_scenario(emulator=replace(FAST_MODEL, latency_ms=300))
+    scenario.set_visibility_timeout(10)
+    scenario.upload_many(samples)
+
+    # When an operator stops the model once the run has answered two images
+    pending = scenario.start_run()
+    scenario.wait_until("two results", lambda: scenario.results_so_far() >= 2)
+    scenario.emulator().stop_as_operator()
+    first = scenario.finish_run(pending, status="FAILED", error="ModelStoppedDuringRun")
+
+    # Then that run failed after switching the consumer off, with images still unanswered
+    assert len(first.results_after) < len(scenario.expected)
+    # And the next run starts the model again and answers the rest
+    scenario.run(status="SUCCEEDED", outcome="processed")
+    record(check_invariants(scenario, reaper="leaves alone"))
+
+
+def test_a_run_started_while_another_runs_skips_and_touches_nothing(
+    start_scenario: StartScenario, samples: list[tuple[str, bytes]], record: RecordRow
+) -> None:
+    # Given a run that is starting the model for four images
+    scenario = start_scenario(emulator=replace(FAST_MODEL, start_seconds=3))
+    scenario.upload_many(samples[:4])
+    first = scenario.start_run()
+    scenario.wait_until("the model to start", lambda: scenario.stack.model_status() == "STARTING")
+
+    # When the schedule fires again while it runs
+    second = scenario.run(status="SUCCEEDED", outcome="skipped-overlap")
+
+    # Then the second run ended at once, having only listed executions; the first answered everything alone
+    assert second.execution.output is not None
+    assert second.execution.output["backlogAtStart"] is None
+    scenario.finish_run(first, status="SUCCEEDED", outcome="processed")
+    assert scenario.stack.model_usage()["startCalls"] == 1
+    record(check_invariants(scenario, reaper="leaves alone"))
+
+
+def test_a_run_stopped_from_outside_is_cleaned_up_by_the_reaper(
+    start_scenario: StartScenario, samples: list[tuple[str, bytes]], record: RecordRow
+) -> None:
+    # Given a run draining ten images with the model it started
+    scenario = start_scenario(emulator=replace(FAST_MODEL, latency_ms=200))
+    scenario.upload_many(samples[:10])
+    pending = scenario.start_run()
+    scenario.wait_until("the first result", lambda: scenario.results_so_far() >= 1)
+
+    # When someone stops its execution (StopExecution): no cleanup can run
+    aborted = scenario.abort(pending)
+
+    # Then the consumer is left on, the model running and the marker naming the dead run
+    assert (aborted.consumer_after, aborted.model_after) == ("Enabled", "RUNNING")
+    assert scenario.stack.marker() == pending.arn
+    # And once the orphaned consumer has drained the queue, the reaper's next tick stops the model
+    scenario.wait_until("the queue to drain", lambda: scenario.stack.queue_backlog() == 0)
+    record(check_invariants(scenario, reaper="reaps"))
+
+
+def test_a_run_stopped_from_outside_while_the_model_starts_is_made_up_by_the_next_run(
+    start_scenario: StartScenario, samples: list[tuple[str, bytes]], record: RecordRow
+) -> None:
+    # Given a run starting the model for three images (the model takes 3 s to start)
+    scenario = start_scenario(emulator=replace(FAST_MODEL, start_seconds=3))
+    scenario.upload_many(samples[:3])
+    pending = scenario.start_run()
+    scenario.wait_until("the model to start", lambda: scenario.stack.model_status() == "STARTING")
+
+    # When its execution is stopped before it switched the consumer on
+    aborted = scenario.abort(pending)
+    scenario.wait_until("the model to run", lambda: scenario.stack.model_status() == "RUNNING")
+
+    # Then the model runs with nothing draining the queue, and the reaper leaves it to the next run because
+    # images wait (the contract: it stops a model only once the queue is empty)
+    assert aborted.consumer_after == "Disabled"
+    assert scenario.invoke_reaper() == {"action": "none", "reason": "images-waiting"}
+    # And the next run adopts the model (the marker names the dead run), answers the images and stops it
+    run = scenario.run(status="SUCCEEDED", outcome="processed")
+    assert "Adopt Model" in run.execution.entered
+    output = run.execution.output
+    assert output is not None
+    assert (output["modelStartedByRun"], output["modelStoppedByRun"]) == (False, True)
+    assert scenario.stack.model_usage()["startCalls"] == 1
+    record(check_invariants(scenario, reaper="leaves alone"))
+
+
+def test_the_reaper_leaves_alone_a_model_no_run_started(
+    start_scenario: StartScenario, samples: list[tuple[str, bytes]], record: RecordRow
+) -> None:
+    # Given a model an operator started, and two images
+    scenario = start_scenario()
+    scenario.stack.start_model_as_operator()
+    scenario.upload_many(samples[:2])
+
+    # When a run uses that model
+    run = scenario.run(status="SUCCEEDED", outcome="processed")
+
+    # Then the run neither started nor stopped it, and never claimed it with the marker
+    output = run.execution.output
+    assert output is not None
+    assert (output["modelStartedByRun"], output["modelStoppedByRun"]) == (False, False)
+    assert run.model_after == "RUNNING"
+    assert scenario.stack.marker() == "none"
+    # And the reaper leaves the running model alone
+    record(check_invariants(scenario, reaper="leaves alone"))
+
+
+def test_images_uploaded_while_a_run_drains_are_answered_in_that_run(
+    start_scenario: StartScenario, samples: list[tuple[str, bytes]], record: RecordRow
+) -> None:
+    # Given a run started for a first wave of six images, with slow analysis
+    scenario = start_scenario(emulator=replace(FAST_MODEL, latency_ms=200))
+    scenario.upload_many((f"first/{name}", body) for name, body in samples[:6])
+    pending = scenario.start_run()
+
+    # When a second wave arrives while the run drains
+    scenario.wait_until("the first result", lambda: scenario.results_so_far() >= 1)
+    scenario.upload_many((f"second/{name}", body) for name, body in samples[6:])
+    run = scenario.finish_run(pending, status="SUCCEEDED", outcome="processed")
+
+    # Then that one run answered both waves, having counted only the first at its start
+    assert run.execution.output is not None
+    assert run.execution.output["backlogAtStart"] == 6
+    assert run.results_after == {scenario.stack.expected_result_key(key) for key in scenario.expected}
+    record(check_invariants(scenario, reaper="leaves alone"))
+
+
+def test_a_poison_message_cannot_keep_the_model_running_past_max_run_minutes(
+    start_scenario: StartScenario, samples: list[tuple[str, bytes]], record: RecordRow
+) -> None:
+    # Given three images and a message that fails on every receive, MaxRunMinutes 1, and a visibility timeout
+    # long enough (30 s) that the message cannot reach the dead-letter queue within that minute
+    scenario = start_scenario(parameters={"MaxRunMinutes": "1"})
+    scenario.set_visibility_timeout(30)
+    scenario.upload_many(samples[:3])
+    scenario.send(Unusable("this is not an S3 event notification", "queued", "message body is not JSON"))
+
+    # When a run drains the queue
+    run = scenario.run(status="FAILED", error="RunTimedOut")
+
+    # Then the images were answered, and the run gave up on the poison message after MaxRunMinutes
+    assert run.results_after == {scenario.stack.expected_result_key(key) for key in scenario.expected}
+    assert run.execution.cause is not None
+    assert run.execution.cause.startswith("timed-out: 1 images still queued")
+    # (invariant 3 bounds the model's running time by 61 s; the message waits in the queue for the next run)
+    record(check_invariants(scenario, reaper="leaves alone"))

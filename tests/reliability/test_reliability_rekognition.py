@@ -1,0 +1,99 @@
+"""Faults of DetectCustomLabels: a saturated model that also throttles, transient 5xx, and records that fail
+while others in the same batch succeed."""
+
+from __future__ import annotations
+
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from reliability.harness import FAST_MODEL, RecordRow, Scenario, StartScenario, check_invariants
+from reliability.inputs import many, sample_bodies
+from reliability.table import Sizes
+
+# The reaper, invoked in-process, emits no metric when it leaves the model alone; Powertools warns about it.
+pytestmark = [pytest.mark.reliability, pytest.mark.filterwarnings("ignore:No application metrics to publish")]
+
+# Longer than a batch takes here (so no message is redelivered while it is being analyzed, as with the
+# template's 360 s), short enough that a failed record is retried within seconds.
+RETRY_VISIBILITY_SECONDS = 20
+
+
+@pytest.fixture(scope="module")
+def samples(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, bytes]]:
+    directory: Path = tmp_path_factory.mktemp("samples")
+    return sample_bodies(directory, 10)
+
+
+def upload_in_parallel(scenario: Scenario, uploads: list[tuple[str, bytes]]) -> None:
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda upload: scenario.upload(*upload), uploads))
+
+
+def test_a_saturated_model_that_also_throttles_30_percent_still_answers_every_image(
+    start_scenario: StartScenario, samples: list[tuple[str, bytes]], sizes: Sizes, record: RecordRow
+) -> None:
+    # Given a backlog far beyond what one inference unit takes per second (five consumers call as fast as
+    # they can), and 30% of the calls it admits throttled on top
+    capacity = 10 if sizes.throttled_images <= 100 else 20
+    scenario = start_scenario(
+        emulator=replace(FAST_MODEL, tps_per_inference_unit=capacity, throttle_fraction=0.3)
+    )
+    scenario.set_visibility_timeout(RETRY_VISIBILITY_SECONDS)
+    upload_in_parallel(scenario, many(samples, sizes.throttled_images, "throttled/"))
+
+    # When one run drains it
+    scenario.run(status="SUCCEEDED", outcome="processed")
+
+    # Then the model pushed back many times (the injected throttles alone are 30% of the calls it admitted,
+    # more than a fifth of the images), and still every image was answered once, in that run
+    assert scenario.stack.model_usage()["throttledCalls"] > 0.2 * sizes.throttled_images
+    record(check_invariants(scenario, reaper="leaves alone"))
+
+
+def test_transient_5xx_on_10_percent_of_calls_are_absorbed(
+    start_scenario: StartScenario, samples: list[tuple[str, bytes]], sizes: Sizes, record: RecordRow
+) -> None:
+    # Given a model that answers InternalServerError to one call in ten
+    scenario = start_scenario(emulator=replace(FAST_MODEL, transient_error_fraction=0.1))
+    scenario.set_visibility_timeout(RETRY_VISIBILITY_SECONDS)
+    upload_in_parallel(scenario, many(samples, sizes.transient_images, "transient/"))
+
+    # When one run drains the queue
+    scenario.run(status="SUCCEEDED", outcome="processed")
+
+    # Then the errors happened, and every image was answered once, in that run
+    assert scenario.stack.model_usage()["errorsByCode"].get("InternalServerError", 0) > 0
+    record(check_invariants(scenario, reaper="leaves alone"))
+
+
+def test_records_that_raise_are_retried_alone(
+    start_scenario: StartScenario, samples: list[tuple[str, bytes]], sizes: Sizes, record: RecordRow
+) -> None:
+    # Given a model that answers 5xx to 70% of calls, so that some records fail after the SDK's own retries
+    scenario = start_scenario(emulator=replace(FAST_MODEL, transient_error_fraction=0.7))
+    scenario.set_visibility_timeout(RETRY_VISIBILITY_SECONDS)
+    upload_in_parallel(scenario, many(samples, sizes.partial_failure_images, "partial/"))
+
+    # When a run drains the queue, and the model recovers once records have failed
+    pending = scenario.start_run()
+    scenario.wait_until("a record to fail", lambda: bool(scenario.log.with_message("message failed")))
+    scenario.set_model(transient_error_fraction=0.0)
+    scenario.finish_run(pending, status="SUCCEEDED", outcome="processed")
+
+    # Then records failed, each with its image named in the log...
+    failed = {
+        match.group(1)
+        for line in scenario.log.with_message("message failed")
+        if (match := re.search(r"InternalServerError for s3://[^/]+/(.+)$", str(line["reason"])))
+    }
+    assert failed
+    # ...and only they were retried: every result was written exactly once (no image was analyzed twice,
+    # as it would be if a failure sent a whole batch back), the failed ones included
+    versions = scenario.result_versions()
+    assert {scenario.stack.expected_result_key(key) for key in failed} <= set(versions)
+    assert set(versions.values()) == {1}
+    record(check_invariants(scenario, reaper="leaves alone"))
