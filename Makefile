@@ -49,9 +49,9 @@ validate: setup
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation --file template.yaml
 	node_modules/.bin/asl-validator --json-path statemachine/batch_run.asl.json
 
-# Local-stack suites mostly wait on polls: two workers (each its own moto) halve the wall time.
+# Local-stack suites mostly wait on polls, not the CPU: four workers (each its own moto) cut the wall time.
 test: lint validate
-	$(BIN)/pytest -n 2
+	$(BIN)/pytest -n 4
 
 # The fault-injection suite at full sizes (1,000 images for throttling); make test runs it reduced.
 reliability: $(VENV)/.installed
