@@ -148,7 +148,7 @@ class StackUnderTest:
             for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn)
             for event in page["events"]
         ]
-        return _execution_from(execution_arn, description, events)
+        return execution_from(execution_arn, description, events)
 
     def executions(self) -> list[dict[str, Any]]:
         listed: list[dict[str, Any]] = self.client("stepfunctions").list_executions(
@@ -291,7 +291,7 @@ def _wait_until(condition: Callable[[], bool], what: str, timeout: float) -> Non
         time.sleep(0.05)
 
 
-def _execution_from(arn: str, description: Mapping[str, Any], events: list[dict[str, Any]]) -> Execution:
+def execution_from(arn: str, description: Mapping[str, Any], events: list[dict[str, Any]]) -> Execution:
     output = description.get("output")
     return Execution(
         arn=arn,

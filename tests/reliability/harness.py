@@ -19,6 +19,7 @@ import pytest
 from PIL import Image
 
 from analyze_image.result import result_key
+from e2e.stack_helpers import Execution, execution_from
 from labelbatch.emulator import CustomLabelsEmulator, EmulatorSettings
 from labelbatch.emulator.detector import detect_boxes
 from labelbatch.emulator.model import DEFAULT_MIN_CONFIDENCE
@@ -46,21 +47,6 @@ TEST_EVENT = "s3:TestEvent"
 Status = Literal["ok", "error"]
 StartScenario = Callable[..., "Scenario"]
 RecordRow = Callable[[Row], None]
-
-
-@dataclass(frozen=True)
-class Execution:
-    """A finished batch run, as DescribeExecution and GetExecutionHistory show it."""
-
-    arn: str
-    status: str
-    output: dict[str, Any] | None
-    error: str | None
-    cause: str | None
-    entered: list[str]
-    """Every state entered, in order."""
-    task_resources: list[str]
-    """The resource of every Task scheduled, in order (for example "aws-sdk:sfn:listExecutions")."""
 
 
 class StackView:
@@ -161,24 +147,7 @@ class StackView:
             for page in sfn.get_paginator("get_execution_history").paginate(executionArn=arn)
             for event in page["events"]
         ]
-        output = description.get("output")
-        return Execution(
-            arn=arn,
-            status=str(description["status"]),
-            output=json.loads(output) if output else None,
-            error=description.get("error"),
-            cause=description.get("cause"),
-            entered=[
-                event["stateEnteredEventDetails"]["name"]
-                for event in events
-                if "stateEnteredEventDetails" in event
-            ],
-            task_resources=[
-                f"{details['resourceType']}:{details['resource']}"
-                for event in events
-                if (details := event.get("taskScheduledEventDetails"))
-            ],
-        )
+        return execution_from(arn, description, events)
 
     def stop_running_executions(self) -> None:
         sfn = self.client("stepfunctions")
