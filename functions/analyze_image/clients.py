@@ -16,6 +16,7 @@ from botocore.config import Config
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sqs import SQSClient
 
     from analyze_image.analysis import CustomLabelsApi
 
@@ -39,3 +40,8 @@ def rekognition_client() -> CustomLabelsApi:
 @functools.cache
 def s3_client() -> S3Client:
     return boto3.client("s3")
+
+
+@functools.cache
+def sqs_client() -> SQSClient:
+    return boto3.client("sqs")

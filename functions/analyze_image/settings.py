@@ -7,7 +7,15 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-_REQUIRED = ("IMAGE_BUCKET", "RESULTS_PREFIX", "PROJECT_VERSION_ARN")
+from analyze_image.retry import MAX_RETRY_DELAY_SECONDS
+
+_REQUIRED = (
+    "IMAGE_BUCKET",
+    "RESULTS_PREFIX",
+    "PROJECT_VERSION_ARN",
+    "IMAGE_QUEUE_URL",
+    "RETRY_DELAY_SECONDS",
+)
 
 
 class SettingsError(ValueError):
@@ -23,6 +31,9 @@ class Settings:
     project_version_arn: str
     # None lets the model apply its own calibrated threshold to each label.
     min_confidence: float | None
+    image_queue_url: str
+    # How long a message that failed its first receive stays hidden before it is received again.
+    retry_delay_seconds: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -45,7 +56,23 @@ class Settings:
             results_prefix=results_prefix,
             project_version_arn=env["PROJECT_VERSION_ARN"],
             min_confidence=_parse_min_confidence(env.get("MIN_CONFIDENCE", "")),
+            image_queue_url=env["IMAGE_QUEUE_URL"],
+            retry_delay_seconds=_parse_retry_delay(env["RETRY_DELAY_SECONDS"]),
         )
+
+
+def _parse_retry_delay(raw: str) -> int:
+    problem = (
+        f"RETRY_DELAY_SECONDS must be a whole number of seconds from 1 to {MAX_RETRY_DELAY_SECONDS}, "
+        f"got {raw!r}"
+    )
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise SettingsError(problem) from exc
+    if not 1 <= value <= MAX_RETRY_DELAY_SECONDS:
+        raise SettingsError(problem)
+    return value
 
 
 def _parse_min_confidence(raw: str) -> float | None:

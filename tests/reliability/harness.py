@@ -289,8 +289,9 @@ class Scenario:
         return self.stack.outputs["ImageQueueUrl"]
 
     def set_visibility_timeout(self, seconds: int) -> None:
-        """Shorten the image queue's visibility timeout (360 s in the template) so that failed messages come
-        back within seconds. An operator-side change of the emulated queue; the template stays as it is."""
+        """Shorten the image queue's visibility timeout (360 s in the template) so that a message comes back
+        while its first delivery is still being analyzed. An operator-side change of the emulated queue; the
+        template stays as it is. (Failed messages come back after the function's RetryDelaySeconds.)"""
         self.stack.client("sqs").set_queue_attributes(
             QueueUrl=self.queue_url, Attributes={"VisibilityTimeout": str(seconds)}
         )

@@ -26,9 +26,9 @@ def test_unusable_messages_are_dead_lettered_with_their_reason_and_never_answere
 ) -> None:
     # Given two images, and three messages nobody should have sent to the image queue: a body that is not
     # JSON, a notification for another bucket, and one for this bucket outside InputPrefix. Failed messages
-    # come back after 1 s instead of 360 s, so that the redrive policy (5 receives) acts within the run.
-    scenario = start_scenario(function_log_level="INFO")
-    scenario.set_visibility_timeout(1)
+    # come back after 1, 2, 4 and 8 s (RetryDelaySeconds 1), so that the redrive policy (5 receives) acts
+    # within the run.
+    scenario = start_scenario(function_log_level="INFO", parameters={"RetryDelaySeconds": "1"})
     scenario.upload_many(samples[:2])
     scenario.send(
         Unusable("this is not an S3 event notification", "dead-lettered", "message body is not JSON")

@@ -66,9 +66,9 @@ def test_a_model_start_that_never_completes_times_out_and_is_stopped(
 def test_a_model_stopped_by_an_operator_mid_drain_fails_the_run_and_loses_nothing(
     start_scenario: StartScenario, samples: list[tuple[str, bytes]], record: RecordRow
 ) -> None:
-    # Given twelve images and slow analysis; images interrupted mid-analysis come back after 10 s
+    # Given twelve images and slow analysis; images whose analysis fails come back after the default
+    # RetryDelaySeconds (10 s), not after the queue's 360 s
     scenario = start_scenario(emulator=replace(FAST_MODEL, latency_ms=300))
-    scenario.set_visibility_timeout(10)
     scenario.upload_many(samples)
 
     # When an operator stops the model once the run has answered two images
@@ -195,10 +195,9 @@ def test_images_uploaded_while_a_run_drains_are_answered_in_that_run(
 def test_a_poison_message_cannot_keep_the_model_running_past_max_run_minutes(
     start_scenario: StartScenario, samples: list[tuple[str, bytes]], record: RecordRow
 ) -> None:
-    # Given three images and a message that fails on every receive, MaxRunMinutes 1, and a visibility timeout
-    # long enough (30 s) that the message cannot reach the dead-letter queue within that minute
+    # Given three images and a message that fails on every receive, and MaxRunMinutes 1: with the default
+    # back-off (10, 20, 40, 80 s) the message cannot reach the dead-letter queue within that minute
     scenario = start_scenario(parameters={"MaxRunMinutes": "1"})
-    scenario.set_visibility_timeout(30)
     scenario.upload_many(samples[:3])
     scenario.send(Unusable("this is not an S3 event notification", "queued", "message body is not JSON"))
 

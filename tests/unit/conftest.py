@@ -8,16 +8,18 @@ import io
 import json
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from analyze_image.clients import rekognition_client, s3_client
+from analyze_image import app
+from analyze_image.clients import rekognition_client, s3_client, sqs_client
 from analyze_image.settings import get_settings
 from observability import logger, metrics
 
@@ -30,6 +32,7 @@ PROJECT_VERSION_ARN = (
 SERVICE = "labelbatch-unit"
 NAMESPACE = "LabelBatch"
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:labelbatch-ImageQueue-EXAMPLE"
+IMAGE_QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/labelbatch-ImageQueue-EXAMPLE"
 
 # What a Custom Labels object-detection model returns: each label with its bounding box.
 LABELS: list[dict[str, Any]] = [
@@ -83,6 +86,7 @@ def _clear_caches() -> None:
     get_settings.cache_clear()
     rekognition_client.cache_clear()
     s3_client.cache_clear()
+    sqs_client.cache_clear()
 
 
 @pytest.fixture
@@ -94,6 +98,8 @@ def function_environment(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
         "RESULTS_PREFIX": "results/",
         "PROJECT_VERSION_ARN": PROJECT_VERSION_ARN,
         "MIN_CONFIDENCE": "",
+        "IMAGE_QUEUE_URL": IMAGE_QUEUE_URL,
+        "RETRY_DELAY_SECONDS": "10",
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -126,6 +132,29 @@ def bucket(function_environment: dict[str, str]) -> Iterator[ImageBucket]:
         client = s3_client()
         client.create_bucket(Bucket=BUCKET)
         yield ImageBucket(client)
+
+
+@dataclass
+class ImageQueue:
+    """The image queue as the function sees it: the visibility timeouts it sets on failed messages."""
+
+    delays: dict[str, int] = field(default_factory=dict)
+    refusal: ClientError | None = None
+
+    def change_message_visibility(self, **request: Any) -> None:
+        assert set(request) == {"QueueUrl", "ReceiptHandle", "VisibilityTimeout"}
+        assert request["QueueUrl"] == IMAGE_QUEUE_URL
+        if self.refusal is not None:
+            raise self.refusal
+        self.delays[request["ReceiptHandle"]] = request["VisibilityTimeout"]
+
+
+@pytest.fixture
+def image_queue(monkeypatch: pytest.MonkeyPatch, function_environment: dict[str, str]) -> ImageQueue:
+    """Takes the place of the function's SQS client: tests read back which messages were hidden, how long."""
+    queue = ImageQueue()
+    monkeypatch.setattr(app, "sqs_client", lambda: queue)
+    return queue
 
 
 @dataclass
@@ -240,8 +269,9 @@ def s3_notification(
     return json.dumps({"Records": [record]})
 
 
-def sqs_event(*messages: tuple[str, str]) -> dict[str, Any]:
-    """An SQS batch as the event source mapping delivers it, from (messageId, body) pairs."""
+def sqs_event(*messages: tuple[str, str], receive_count: int = 1) -> dict[str, Any]:
+    """An SQS batch as the event source mapping delivers it, from (messageId, body) pairs; the receipt handle
+    of each message is "AQEB-" and its messageId."""
     return {
         "Records": [
             {
@@ -249,7 +279,7 @@ def sqs_event(*messages: tuple[str, str]) -> dict[str, Any]:
                 "receiptHandle": f"AQEB-{message_id}",
                 "body": body,
                 "attributes": {
-                    "ApproximateReceiveCount": "1",
+                    "ApproximateReceiveCount": str(receive_count),
                     "SentTimestamp": "1763716443600",
                     "SenderId": "AIDAIENQZJOLO23YVJ4VO",
                     "ApproximateFirstReceiveTimestamp": "1763716443611",

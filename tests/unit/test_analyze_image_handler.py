@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
-from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
+from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
 
 from analyze_image import app
 
@@ -59,6 +59,12 @@ class ScriptedRekognition:
         if isinstance(answer, Exception):
             raise answer
         return {"CustomLabels": answer}
+
+
+@pytest.fixture(autouse=True)
+def queue(image_queue):
+    """Every test here runs the function against the recording image queue."""
+    return image_queue
 
 
 def test_a_good_image_gets_the_complete_result_document(
@@ -256,7 +262,16 @@ def test_an_existing_image_rekognition_may_not_read_fails_its_record(
     ],
 )
 def test_an_error_outside_the_image_fails_only_its_record(
-    code, status, rekognition, bucket, make_notification, make_sqs_event, lambda_context, log_records, labels
+    code,
+    status,
+    rekognition,
+    bucket,
+    make_notification,
+    make_sqs_event,
+    lambda_context,
+    log_records,
+    labels,
+    queue,
 ):
     # Given a batch where DetectCustomLabels fails for one image and works for the next
     rekognition.expect_error("images/unlucky.jpg", code, status=status)
@@ -269,8 +284,10 @@ def test_an_error_outside_the_image_fails_only_its_record(
     # When the function handles the batch
     response = app.handler(event, lambda_context)
 
-    # Then only that message returns to the queue, leaving no result, and the log names image and error
+    # Then only that message returns to the queue, after RETRY_DELAY_SECONDS rather than the queue's 360 s,
+    # leaving no result, and the log names image and error
     assert response == {"batchItemFailures": [{"itemIdentifier": "m-unlucky"}]}
+    assert queue.delays == {"AQEB-m-unlucky": 10}
     assert bucket.result_keys() == ["results/good.jpg.json"]
     failures = [
         (line["messageId"], line["reason"]) for line in log_records() if line["message"] == "message failed"
@@ -319,7 +336,7 @@ def test_a_timeout_fails_only_its_record(
 
 @pytest.mark.filterwarnings("ignore:No application metrics to publish")
 def test_a_batch_whose_every_record_fails_fails_the_invocation(
-    rekognition, bucket, make_notification, make_sqs_event, lambda_context
+    rekognition, bucket, make_notification, make_sqs_event, lambda_context, queue
 ):
     # Given a batch in which every image is throttled
     rekognition.expect_error("images/a.jpg", "ProvisionedThroughputExceededException")
@@ -334,6 +351,67 @@ def test_a_batch_whose_every_record_fails_fails_the_invocation(
         app.handler(event, lambda_context)
     assert len(raised.value.child_exceptions) == 2
     assert bucket.result_keys() == []
+    # ...each after the retry delay, not after the queue's visibility timeout
+    assert queue.delays == {"AQEB-m-a": 10, "AQEB-m-b": 10}
+
+
+@pytest.mark.parametrize(
+    ("receive_count", "delay"),
+    [(1, 10), (2, 20), (3, 40), (4, 80), (5, 160), (6, 300), (1000, 300)],
+)
+def test_a_failed_message_comes_back_later_on_each_receive(
+    receive_count, delay, rekognition, bucket, make_notification, make_sqs_event, lambda_context, queue
+):
+    # Given a message received for the nth time whose image is throttled again, next to a good one
+    rekognition.expect_error("images/busy.jpg", "ThrottlingException")
+    rekognition.expect_labels("images/good.jpg")
+    event = make_sqs_event(
+        ("m-busy", make_notification("images/busy.jpg")),
+        ("m-good", make_notification("images/good.jpg")),
+        receive_count=receive_count,
+    )
+
+    # When the function handles the batch
+    response = app.handler(event, lambda_context)
+
+    # Then the message is hidden for RETRY_DELAY_SECONDS (10) doubled per earlier receive, never past 300 s
+    # (below the queue's 360 s visibility timeout)
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m-busy"}]}
+    assert queue.delays == {"AQEB-m-busy": delay}
+
+
+def test_a_retry_delay_sqs_refuses_still_fails_only_its_record(
+    rekognition, bucket, make_notification, make_sqs_event, lambda_context, log_records, queue
+):
+    # Given an image queue that refuses the visibility change (the receipt handle expired meanwhile, say)
+    queue.refusal = ClientError(
+        {"Error": {"Code": "ReceiptHandleIsInvalid", "Message": "The receipt handle has expired."}},
+        "ChangeMessageVisibility",
+    )
+    rekognition.expect_error("images/busy.jpg", "ThrottlingException")
+    rekognition.expect_labels("images/good.jpg")
+    event = make_sqs_event(
+        ("m-busy", make_notification("images/busy.jpg")), ("m-good", make_notification("images/good.jpg"))
+    )
+
+    # When the function handles the batch
+    response = app.handler(event, lambda_context)
+
+    # Then the record still fails alone (it comes back after the queue's own timeout), and the log says so
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m-busy"}]}
+    assert bucket.result_keys() == ["results/good.jpg.json"]
+    warnings = [
+        (line["messageId"], line["reason"])
+        for line in log_records()
+        if line["message"] == "retry delay not set"
+    ]
+    assert warnings == [
+        (
+            "m-busy",
+            "An error occurred (ReceiptHandleIsInvalid) when calling the ChangeMessageVisibility operation: "
+            "The receipt handle has expired.",
+        )
+    ]
 
 
 @pytest.mark.filterwarnings("ignore:No application metrics to publish")
@@ -596,7 +674,7 @@ def test_metrics_count_images_errors_labels_and_model_latency(
 
 @pytest.mark.filterwarnings("ignore:No application metrics to publish")
 def test_a_configuration_fault_returns_every_message(
-    monkeypatch, rekognition, bucket, make_notification, make_sqs_event, lambda_context, log_records
+    monkeypatch, rekognition, bucket, make_notification, make_sqs_event, lambda_context, log_records, queue
 ):
     # Given a deployment with an unusable MIN_CONFIDENCE
     monkeypatch.setenv("MIN_CONFIDENCE", "high")
@@ -611,6 +689,8 @@ def test_a_configuration_fault_returns_every_message(
     assert bucket.result_keys() == []
     reasons = {line["reason"] for line in log_records() if line["message"] == "message failed"}
     assert reasons == {"MIN_CONFIDENCE must be a number from 0 to 100, got 'high'"}
+    # A deployment fault is not fixed within seconds: the messages wait out the queue's visibility timeout
+    assert queue.delays == {}
 
 
 def test_notifications_as_s3_really_sends_them_are_understood(

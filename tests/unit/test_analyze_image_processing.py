@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -16,13 +17,7 @@ BUCKET = "labelbatch-images-example"
 
 
 def settings_for(function_environment: dict[str, str], *, min_confidence: float | None = None) -> Settings:
-    return Settings(
-        image_bucket=BUCKET,
-        input_prefix="images/",
-        results_prefix="results/",
-        project_version_arn=function_environment["PROJECT_VERSION_ARN"],
-        min_confidence=min_confidence,
-    )
+    return replace(Settings.from_env(function_environment), min_confidence=min_confidence)
 
 
 def test_the_result_document_is_complete_and_stamped_in_utc(

@@ -16,6 +16,8 @@ ENV = {
     "RESULTS_PREFIX": "results/",
     "PROJECT_VERSION_ARN": "arn:aws:rekognition:us-east-1:123456789012:project/p/version/v/1",
     "MIN_CONFIDENCE": "",
+    "IMAGE_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/labelbatch-images",
+    "RETRY_DELAY_SECONDS": "10",
 }
 
 
@@ -26,6 +28,8 @@ def test_the_template_environment_becomes_typed_settings():
         results_prefix="results/",
         project_version_arn="arn:aws:rekognition:us-east-1:123456789012:project/p/version/v/1",
         min_confidence=None,
+        image_queue_url="https://sqs.us-east-1.amazonaws.com/123456789012/labelbatch-images",
+        retry_delay_seconds=10,
     )
 
 
@@ -54,9 +58,22 @@ def test_missing_variables_are_all_named():
     env = {"INPUT_PREFIX": "images/", "IMAGE_BUCKET": ""}
     with pytest.raises(
         SettingsError,
-        match=r"^missing environment variables: IMAGE_BUCKET, PROJECT_VERSION_ARN, RESULTS_PREFIX$",
+        match=(
+            r"^missing environment variables: IMAGE_BUCKET, IMAGE_QUEUE_URL, PROJECT_VERSION_ARN, "
+            r"RESULTS_PREFIX, RETRY_DELAY_SECONDS$"
+        ),
     ):
         Settings.from_env(env)
+
+
+@pytest.mark.parametrize("raw", ["0", "301", "10.5", "ten", " "])
+def test_a_retry_delay_outside_1_to_300_seconds_is_a_settings_error(raw):
+    # 300 s keeps every retry inside the queue's 360 s visibility timeout (the template enforces the same)
+    with pytest.raises(
+        SettingsError,
+        match=re.escape(f"RETRY_DELAY_SECONDS must be a whole number of seconds from 1 to 300, got {raw!r}"),
+    ):
+        Settings.from_env(ENV | {"RETRY_DELAY_SECONDS": raw})
 
 
 def test_input_prefix_must_be_set_but_may_be_empty():
