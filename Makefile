@@ -6,6 +6,8 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 CHECKOV_VENV := .tools/checkov
+UV_VENV := .tools/uv
+UV := $(UV_VENV)/bin/uv
 # The SAM CLI and cfn-lint must never reach for the network or an AWS account here.
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
@@ -16,17 +18,22 @@ export AWS_EC2_METADATA_DISABLED := true
 
 setup: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed
 
-$(VENV)/.installed: requirements-dev.txt pyproject.toml
+$(UV_VENV)/.installed: requirements-uv.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=...)" >&2; exit 1; }
+	$(PYTHON) -m venv $(UV_VENV)
+	$(UV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-uv.txt
+	touch $@
+
+$(VENV)/.installed: requirements-dev.txt pyproject.toml $(UV_VENV)/.installed
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(UV) pip install --quiet --python $(BIN)/python -r requirements-dev.txt
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $@
 
 # checkov pins versions that conflict with aws-sam-cli's, so it lives in its own environment (as pipx would).
-$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt $(UV_VENV)/.installed
 	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	$(UV) pip install --quiet --python $(CHECKOV_VENV)/bin/python -r requirements-checkov.txt
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
