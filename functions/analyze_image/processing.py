@@ -42,9 +42,10 @@ def process_message(
     """Analyze every image the message announces and write one result per image.
 
     Raises to fail the message: InvalidNotificationError when it is not a notification this function may act
-    on, AnalysisFailedError when the model could not answer, botocore's errors when the result cannot be
-    written; the message then returns to the queue. Results already written for earlier images of the same
-    message are simply rewritten on redelivery.
+    on, ResultKeyTooLongError when an image's result key would exceed S3's limit (the message ends in the
+    dead-letter queue with that reason), AnalysisFailedError when the model could not answer, botocore's
+    errors when the result cannot be written; the message then returns to the queue. Results already
+    written for earlier images of the same message are simply rewritten on redelivery.
     """
     events = parse_notification(body, expected_bucket=settings.image_bucket)
     # Only S3's s3:TestEvent parses to no events (parse_notification rejects an empty Records list).
@@ -88,6 +89,8 @@ def _analyze(
     s3: S3Client,
     clock: Callable[[], datetime],
 ) -> None:
+    # Before the model is asked: an image whose result cannot be stored must not cost an inference.
+    key = result_key(event.key, input_prefix=settings.input_prefix, results_prefix=settings.results_prefix)
     outcome = detect_custom_labels(
         event,
         project_version_arn=settings.project_version_arn,
@@ -98,7 +101,6 @@ def _analyze(
     image = ImageInfo(
         bucket=event.bucket, key=event.key, versionId=event.version_id, eTag=event.e_tag, size=event.size
     )
-    key = result_key(event.key, input_prefix=settings.input_prefix, results_prefix=settings.results_prefix)
     if isinstance(outcome, ImageProblem):
         document = error_result(
             image=image,

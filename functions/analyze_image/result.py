@@ -13,6 +13,12 @@ from typing import Any, Final, Literal, TypedDict
 
 SCHEMA_VERSION: Final = 1
 CONTENT_TYPE: Final = "application/json"
+# S3's limit on a key, in bytes of UTF-8.
+MAX_KEY_BYTES: Final = 1024
+
+
+class ResultKeyTooLongError(ValueError):
+    """The image's result key would be longer than S3 allows: no result can be written for it."""
 
 
 class ImageInfo(TypedDict):
@@ -94,7 +100,16 @@ def result_key(image_key: str, *, input_prefix: str, results_prefix: str) -> str
     adding one."""
     if not image_key.startswith(input_prefix):
         raise ValueError(f"image key {image_key!r} is not under the input prefix {input_prefix!r}")
-    return f"{results_prefix}{image_key.removeprefix(input_prefix)}.json"
+    key = f"{results_prefix}{image_key.removeprefix(input_prefix)}.json"
+    size = len(key.encode("utf-8"))
+    if size > MAX_KEY_BYTES:
+        # An image key of up to 1,024 bytes is valid, but its result key adds the ".json" suffix and swaps the
+        # prefixes: near the limit there is no key left to write the result under.
+        raise ResultKeyTooLongError(
+            f"the result key for {image_key!r} would be {size} bytes, over S3's {MAX_KEY_BYTES}-byte limit: "
+            "shorten the image key"
+        )
+    return key
 
 
 def to_json_bytes(document: ResultDocument) -> bytes:

@@ -76,7 +76,9 @@ def test_records_that_raise_are_retried_alone(
 ) -> None:
     # Given a model that answers 5xx to 70% of calls, so that some records fail after the SDK's own retries
     scenario = start_scenario(
-        emulator=replace(FAST_MODEL, transient_error_fraction=0.7), parameters=FAST_RETRIES
+        emulator=replace(FAST_MODEL, transient_error_fraction=0.7),
+        parameters=FAST_RETRIES,
+        function_log_level="INFO",
     )
     upload_in_parallel(scenario, many(samples, sizes.partial_failure_images, "partial/"))
 
@@ -93,6 +95,11 @@ def test_records_that_raise_are_retried_alone(
         if (match := re.search(r"InternalServerError for s3://[^/]+/(.+)$", str(line["reason"])))
     }
     assert failed
+    # ...each hidden for the function's back-off (2 s doubled per receive), not for the queue's 360 s
+    # visibility timeout while the model waits...
+    delays = [line["retryAfterSeconds"] for line in scenario.log.with_message("retry delayed")]
+    assert len(delays) == len(scenario.log.with_message("message failed"))
+    assert set(delays) <= {2, 4, 8, 16}
     # ...and only they were retried: every result was written exactly once (no image was analyzed twice,
     # as it would be if a failure sent a whole batch back), the failed ones included
     versions = scenario.result_versions()

@@ -464,6 +464,31 @@ def test_encoded_keys_are_analyzed_and_stored_under_their_real_names(
     assert document["image"]["key"] == key
 
 
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+def test_an_image_whose_result_key_would_be_too_long_fails_without_calling_the_model(
+    rekognition, bucket, make_notification, make_sqs_event, lambda_context, log_records, labels
+):
+    # Given a valid 1,019-byte image key, whose result key would be 1,025 bytes (results/ in place of images/,
+    # plus .json), next to the longest image key whose result fits: 1,018 bytes give exactly 1,024
+    too_long = "images/" + "k" * 1012
+    longest = "images/" + "k" * 1011
+    rekognition.expect_labels(longest)
+    event = make_sqs_event(("m-long", make_notification(too_long)), ("m-fits", make_notification(longest)))
+
+    # When the function handles the batch
+    response = app.handler(event, lambda_context)
+
+    # Then that message fails, without an inference (the stub expects none for it), with the reason logged;
+    # its retries end in the dead-letter queue. The other image gets its result.
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m-long"}]}
+    assert bucket.result_keys() == ["results/" + "k" * 1011 + ".json"]
+    reasons = [line["reason"] for line in log_records() if line["message"] == "message failed"]
+    assert reasons == [
+        f"the result key for {too_long!r} would be 1025 bytes, over S3's 1024-byte limit: "
+        "shorten the image key"
+    ]
+
+
 def test_every_record_of_one_message_is_analyzed(rekognition, bucket, load_event, lambda_context, labels):
     # Given one message whose notification carries three records from an unversioned bucket
     event = load_event("sqs_multiple_records.json")
