@@ -61,6 +61,20 @@ class ScriptedRekognition:
         return {"CustomLabels": answer}
 
 
+def batch_with_one_refused_image(
+    rekognition, make_notification, make_sqs_event, *, name, code, receive_count=1, **error
+) -> dict[str, Any]:
+    """Messages m-<name> and m-good: DetectCustomLabels answers `code` for images/<name>.jpg and labels for
+    images/good.jpg."""
+    rekognition.expect_error(f"images/{name}.jpg", code, **error)
+    rekognition.expect_labels("images/good.jpg")
+    return make_sqs_event(
+        (f"m-{name}", make_notification(f"images/{name}.jpg")),
+        ("m-good", make_notification("images/good.jpg")),
+        receive_count=receive_count,
+    )
+
+
 @pytest.fixture(autouse=True)
 def queue(image_queue):
     """Every test here runs the function against the recording image queue."""
@@ -232,10 +246,13 @@ def test_an_existing_image_rekognition_may_not_read_fails_its_record(
     # Given an image that exists but that Rekognition cannot read (the role or a KMS key forbids it),
     # next to a good image
     bucket.put_image("images/locked.jpg")
-    rekognition.expect_error("images/locked.jpg", "InvalidS3ObjectException", message="Unable to get object")
-    rekognition.expect_labels("images/good.jpg")
-    event = make_sqs_event(
-        ("m-locked", make_notification("images/locked.jpg")), ("m-good", make_notification("images/good.jpg"))
+    event = batch_with_one_refused_image(
+        rekognition,
+        make_notification,
+        make_sqs_event,
+        name="locked",
+        code="InvalidS3ObjectException",
+        message="Unable to get object",
     )
 
     # When the function handles the batch
@@ -274,11 +291,8 @@ def test_an_error_outside_the_image_fails_only_its_record(
     queue,
 ):
     # Given a batch where DetectCustomLabels fails for one image and works for the next
-    rekognition.expect_error("images/unlucky.jpg", code, status=status)
-    rekognition.expect_labels("images/good.jpg")
-    event = make_sqs_event(
-        ("m-unlucky", make_notification("images/unlucky.jpg")),
-        ("m-good", make_notification("images/good.jpg")),
+    event = batch_with_one_refused_image(
+        rekognition, make_notification, make_sqs_event, name="unlucky", code=code, status=status
     )
 
     # When the function handles the batch
@@ -363,11 +377,12 @@ def test_a_failed_message_comes_back_later_on_each_receive(
     receive_count, delay, rekognition, bucket, make_notification, make_sqs_event, lambda_context, queue
 ):
     # Given a message received for the nth time whose image is throttled again, next to a good one
-    rekognition.expect_error("images/busy.jpg", "ThrottlingException")
-    rekognition.expect_labels("images/good.jpg")
-    event = make_sqs_event(
-        ("m-busy", make_notification("images/busy.jpg")),
-        ("m-good", make_notification("images/good.jpg")),
+    event = batch_with_one_refused_image(
+        rekognition,
+        make_notification,
+        make_sqs_event,
+        name="busy",
+        code="ThrottlingException",
         receive_count=receive_count,
     )
 
@@ -388,10 +403,8 @@ def test_a_retry_delay_sqs_refuses_still_fails_only_its_record(
         {"Error": {"Code": "ReceiptHandleIsInvalid", "Message": "The receipt handle has expired."}},
         "ChangeMessageVisibility",
     )
-    rekognition.expect_error("images/busy.jpg", "ThrottlingException")
-    rekognition.expect_labels("images/good.jpg")
-    event = make_sqs_event(
-        ("m-busy", make_notification("images/busy.jpg")), ("m-good", make_notification("images/good.jpg"))
+    event = batch_with_one_refused_image(
+        rekognition, make_notification, make_sqs_event, name="busy", code="ThrottlingException"
     )
 
     # When the function handles the batch
