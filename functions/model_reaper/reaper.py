@@ -3,7 +3,9 @@
 A batch run writes the model-start marker (an SSM parameter) just before it starts the model and writes "none"
 just after it stops it. A marker other than "none" on a RUNNING model therefore means a run of this stack owns
 the model. When no run is in progress and no image is waiting, nobody will ever stop that model: the reaper
-disables the consumer, stops the model and clears the marker. In every other case it leaves everything alone.
+disables the consumer, stops the model and clears the marker. A marker left by a dead run whose model is at
+rest (stopped by hand, say, or failed to start) is cleared too, so that a model someone starts later is never
+taken for that run's. In every other case it leaves everything alone.
 
 The reads go from the one that most often ends the check to the one that matters most when acting: the
 executions are listed last, so that a run starting meanwhile is seen as late as possible before the stop.
@@ -32,6 +34,8 @@ BACKLOG_ATTRIBUTES: Final = (
     "ApproximateNumberOfMessagesNotVisible",
     "ApproximateNumberOfMessagesDelayed",
 )
+# Model states that a run or the reaper may still have to act on; any other state costs nothing.
+_MODEL_IN_MOTION: Final = frozenset({"STARTING", "RUNNING", "STOPPING"})
 # Mapping states in which the consumer is off or on its way off: nothing to update.
 _CONSUMER_OFF_STATES: Final = frozenset({"Disabled", "Disabling"})
 # Lambda answers these while another change of the mapping is in flight.
@@ -89,7 +93,15 @@ def reap_abandoned_model(settings: Settings, clients: AwsClients) -> ReapOutcome
         return _leave_alone("model-not-started-by-a-run", marker=marker)
 
     status = model_status(clients.rekognition, settings)
+    if status not in _MODEL_IN_MOTION:
+        if run_in_progress(clients.sfn, settings.state_machine_arn):
+            # The run may have written the marker and be about to start the model.
+            return _leave_alone("run-in-progress", marker=marker, modelStatus=status)
+        clear_marker(clients.ssm, settings.marker_parameter_name)
+        logger.info("cleared a stale start marker", extra={"startedBy": marker, "modelStatus": status})
+        return ReapOutcome(action="none", reason="stale-marker-cleared")
     if status != "RUNNING":
+        # STARTING: a start that outlived its run is stopped once RUNNING; STOPPING: on its way to rest.
         return _leave_alone("model-not-running", marker=marker, modelStatus=status)
 
     backlog = queue_backlog(clients.sqs, settings.image_queue_url)
@@ -102,9 +114,7 @@ def reap_abandoned_model(settings: Settings, clients: AwsClients) -> ReapOutcome
     disable_consumer(clients.lambda_, settings.event_source_mapping_id)
     clients.rekognition.stop_project_version(ProjectVersionArn=settings.project_version_arn)
     # Cleared only once the stop is accepted, as a run does: a failed stop leaves the marker to the next tick.
-    clients.ssm.put_parameter(
-        Name=settings.marker_parameter_name, Value=NO_OWNER, Type="String", Overwrite=True
-    )
+    clear_marker(clients.ssm, settings.marker_parameter_name)
     logger.warning(
         "stopped a model abandoned by a batch run",
         extra={"startedBy": marker, "projectVersionArn": settings.project_version_arn},
@@ -116,6 +126,10 @@ def read_marker(ssm: ParameterApi, parameter_name: str) -> str:
     response = ssm.get_parameter(Name=parameter_name)
     value: str = response["Parameter"]["Value"]
     return value
+
+
+def clear_marker(ssm: ParameterApi, parameter_name: str) -> None:
+    ssm.put_parameter(Name=parameter_name, Value=NO_OWNER, Type="String", Overwrite=True)
 
 
 def model_status(rekognition: ModelApi, settings: Settings) -> str:

@@ -262,6 +262,8 @@ class Scenario:
     unusable: dict[str, Unusable] = field(default_factory=dict)
     """By SQS message ID."""
     runs: list[RunRecord] = field(default_factory=list)
+    operator_start: tuple[int, str] | None = None
+    """When an operator started the model: how many runs had ended by then, and the model's status before."""
 
     # -- input ----------------------------------------------------------------------------------------------
 
@@ -298,6 +300,11 @@ class Scenario:
 
     def emulator(self) -> CustomLabelsEmulator:
         return self.stack.emulator
+
+    def start_model_as_operator(self) -> None:
+        """An operator starts the model: from then on a RUNNING model is theirs, not any earlier run's."""
+        self.operator_start = (len(self.runs), self.stack.model_status())
+        self.stack.start_model_as_operator()
 
     def set_model(self, **settings: object) -> None:
         self.emulator().update_settings(settings)
@@ -489,7 +496,11 @@ def _reaper_violations(scenario: Scenario, expected: str) -> list[str]:
     else:
         if outcome.get("action") != "none":
             found.append(f"5: the reaper acted on a model no dead run left running: {outcome}")
-        if after != before:
+        # Leaving alone may still clear the marker of a dead run whose model is at rest, and nothing else.
+        allowed = (
+            (before[0], "none", before[2]) if outcome.get("reason") == "stale-marker-cleared" else before
+        )
+        if after != allowed:
             found.append(f"5: the reaper changed model/marker/consumer from {before} to {after}")
     return found
 
@@ -498,10 +509,13 @@ def _aborted_run_violations(scenario: Scenario, bound: float) -> list[str]:
     """2 and 3 for a run stopped from outside, which cannot clean up: restored by what came after it (the
     reaper, or a later run that adopted the model), with the model stopped within the bound."""
     found: list[str] = []
-    consumer, model = scenario.stack.consumer_state(), scenario.stack.model_status()
+    consumer, final_model = scenario.stack.consumer_state(), scenario.stack.model_status()
     for number, run in enumerate(scenario.runs, start=1):
         if not run.aborted:
             continue
+        # A run's model is judged as it was when an operator took the model over, if one did after the run.
+        taken_over = scenario.operator_start is not None and number <= scenario.operator_start[0]
+        model = scenario.operator_start[1] if scenario.operator_start and taken_over else final_model
         if consumer != "Disabled" or (run.owns_model and model not in NOT_RUNNING):
             found.append(f"2: aborted run {number}: in the end the model is {model}, the consumer {consumer}")
         running = scenario.running_seconds() - run.running_at_start

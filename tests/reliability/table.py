@@ -135,6 +135,12 @@ SCENARIOS: tuple[ScenarioSpec, ...] = (
         "the model started by an operator, marker none, queue empty",
     ),
     ScenarioSpec(
+        "stale-marker",
+        "test_the_reaper_leaves_alone_a_model_started_by_hand_after_a_dead_runs_start_failed",
+        "Reaper meets a model started by hand after a dead run",
+        "StopExecution while the model starts, the start then FAILS; an operator starts the model later",
+    ),
+    ScenarioSpec(
         "uploads-while-draining",
         "test_images_uploaded_while_a_run_drains_are_answered_in_that_run",
         "Images uploaded while a run drains",

@@ -172,6 +172,34 @@ def test_the_reaper_leaves_alone_a_model_no_run_started(
     record(check_invariants(scenario, reaper="leaves alone"))
 
 
+def test_the_reaper_leaves_alone_a_model_started_by_hand_after_a_dead_runs_start_failed(
+    start_scenario: StartScenario, samples: list[tuple[str, bytes]], record: RecordRow
+) -> None:
+    # Given a run stopped from outside while it starts the model for two images, a start that then fails
+    scenario = start_scenario(emulator=replace(FAST_MODEL, start_seconds=3, fail_next_start=True))
+    scenario.upload_many(samples[:2])
+    pending = scenario.start_run()
+    scenario.wait_until("the model to start", lambda: scenario.stack.model_status() == "STARTING")
+    scenario.abort(pending)
+    scenario.wait_until("the start to fail", lambda: scenario.stack.model_status() == "FAILED")
+
+    # When the reaper runs, then an operator starts the model for work of their own
+    first_tick = scenario.invoke_reaper()
+    scenario.start_model_as_operator()
+
+    # Then the reaper cleared the dead run's marker without acting on the model...
+    assert first_tick == {"action": "none", "reason": "stale-marker-cleared"}
+    assert scenario.stack.marker() == "none"
+    # ...so that the next run uses the operator's model without claiming it, and leaves it running
+    run = scenario.run(status="SUCCEEDED", outcome="processed")
+    output = run.execution.output
+    assert output is not None
+    assert (output["modelStartedByRun"], output["modelStoppedByRun"]) == (False, False)
+    assert run.model_after == "RUNNING"
+    # And the reaper, on its schedule, leaves that model alone (it stopped it before the marker was cleared)
+    record(check_invariants(scenario, reaper="leaves alone"))
+
+
 def test_images_uploaded_while_a_run_drains_are_answered_in_that_run(
     start_scenario: StartScenario, samples: list[tuple[str, bytes]], record: RecordRow
 ) -> None:

@@ -289,18 +289,50 @@ def test_leaves_alone_a_model_no_run_started(aws: StubbedAws) -> None:
     assert aws.calls == [READ_MARKER]
 
 
-@pytest.mark.parametrize("status", ["STOPPED", "STARTING", "STOPPING", "FAILED", "TRAINING_COMPLETED"])
-def test_leaves_alone_a_model_that_is_not_running(aws: StubbedAws, status: str) -> None:
-    # Given a marker naming a run, but a model that is not RUNNING (a run may be starting or stopping it)
+@pytest.mark.parametrize("status", ["STARTING", "STOPPING"])
+def test_leaves_alone_a_model_on_its_way_up_or_down(aws: StubbedAws, status: str) -> None:
+    # Given a marker naming a run, and a model starting (its run may have died: the reaper stops it once it is
+    # RUNNING) or stopping
     aws.marker(RUN_ARN)
     aws.model(status)
 
     # When the reaper runs
     outcome = reap_abandoned_model(SETTINGS, aws.clients)
 
-    # Then it stops there
+    # Then it stops there, keeping the marker
     assert outcome == ReapOutcome(action="none", reason="model-not-running")
     assert aws.calls == [READ_MARKER, DESCRIBE_MODEL]
+
+
+@pytest.mark.parametrize("status", ["STOPPED", "FAILED", "TRAINING_COMPLETED"])
+def test_clears_the_marker_of_a_dead_run_whose_model_is_at_rest(aws: StubbedAws, status: str) -> None:
+    # Given a marker naming a run that is gone, and a model at rest (stopped by hand, or its start failed)
+    aws.marker(RUN_ARN)
+    aws.model(status)
+    aws.running_runs()
+    aws.clear_marker()
+
+    # When the reaper runs
+    outcome = reap_abandoned_model(SETTINGS, aws.clients)
+
+    # Then it clears the marker without touching consumer or model: a model someone starts by hand later is
+    # not taken for that run's and stopped
+    assert outcome == ReapOutcome(action="none", reason="stale-marker-cleared")
+    assert aws.calls == [READ_MARKER, DESCRIBE_MODEL, LIST_RUNS, CLEAR_MARKER]
+
+
+def test_keeps_the_marker_of_a_run_about_to_start_the_model(aws: StubbedAws) -> None:
+    # Given a marker and a STOPPED model, while a run is in progress (it writes the marker before the start)
+    aws.marker(RUN_ARN)
+    aws.model("STOPPED")
+    aws.running_runs("hourly-run-2")
+
+    # When the reaper runs
+    outcome = reap_abandoned_model(SETTINGS, aws.clients)
+
+    # Then it leaves the marker to that run
+    assert outcome == ReapOutcome(action="none", reason="run-in-progress")
+    assert aws.calls == [READ_MARKER, DESCRIBE_MODEL, LIST_RUNS]
 
 
 @pytest.mark.parametrize(
