@@ -138,7 +138,7 @@ SCENARIOS: tuple[ScenarioSpec, ...] = (
         "stale-marker",
         "test_the_reaper_leaves_alone_a_model_started_by_hand_after_a_dead_runs_start_failed",
         "Reaper meets a model started by hand after a dead run",
-        "StopExecution while the model starts, the start then FAILS; an operator starts the model later",
+        "StopExecution while the model starts, the start then fails; an operator starts the model later",
     ),
     ScenarioSpec(
         "uploads-while-draining",
