@@ -565,7 +565,7 @@ def test_a_failing_record_returns_its_whole_message(
 
 
 def test_a_mixed_batch_reports_exactly_the_bad_messages(
-    rekognition, bucket, load_event, lambda_context, log_records, labels
+    rekognition, bucket, load_event, lambda_context, log_records, labels, queue
 ):
     # Given a batch with a good image, a body that is not JSON, a record for another bucket, a test event,
     # an EventBridge-shaped event and an object outside the input prefix
@@ -576,9 +576,10 @@ def test_a_mixed_batch_reports_exactly_the_bad_messages(
     # When the function handles the batch
     response = app.handler(event, lambda_context)
 
-    # Then exactly the three messages it cannot act on fail (retried, then dead-lettered), each with its
-    # reason logged, and the good image has its result
+    # Then exactly the three messages it cannot act on fail (retried after the back-off, then dead-lettered),
+    # each with its reason logged, and the good image has its result
     assert response == {"batchItemFailures": [{"itemIdentifier": ids[i]} for i in (1, 2, 4)]}
+    assert queue.delays == {event["Records"][i]["receiptHandle"]: 10 for i in (1, 2, 4)}
     assert bucket.result_keys() == ["results/mixed/good.jpg.json"]
     failures = [
         (line["messageId"], line["reason"]) for line in log_records() if line["message"] == "message failed"
