@@ -93,6 +93,21 @@ STOP_MODEL = states("Stop Model", "Clear Start Marker")
 SUMMARY = states("Summarize Run")
 
 
+def clean_up(*, consumer_on: bool, model_stopped: bool) -> str:
+    """The cleanup every fault goes through, ending in Run Failed: it disables the consumer only if the run
+    switched it on, and stops the model only if the run owns it and it is running or starting."""
+    return states(
+        "Clean Up: Consumer Touched?",
+        *(["Clean Up: Disable Consumer"] if consumer_on else []),
+        "Clean Up: Model Owned?",
+        "Clean Up: Describe Model",
+        "Clean Up: Model Needs Stopping?",
+        *(["Clean Up: Stop Model"] if model_stopped else []),
+        "Clean Up: Clear Start Marker",
+        "Run Failed",
+    )
+
+
 # -- fixtures -----------------------------------------------------------------------------------------------
 
 
@@ -270,15 +285,8 @@ def test_ModelStartFails(start_local_stack: StartLocalStack, images: list[Sample
         BACKLOG_FOUND,
         START_MODEL,
         WAIT_FOR_MODEL,
-        states(
-            "Model Start Failed",
-            "Clean Up: Consumer Touched?",
-            "Clean Up: Model Owned?",
-            "Clean Up: Describe Model",
-            "Clean Up: Model Needs Stopping?",
-            "Clean Up: Clear Start Marker",
-            "Run Failed",
-        ),
+        states("Model Start Failed"),
+        clean_up(consumer_on=False, model_stopped=False),
     )
     assert stack.model_status() == "FAILED"
     assert stack.model_usage()["stopCalls"] == 0
@@ -317,14 +325,8 @@ def test_ModelStoppedDuringDrain(start_local_stack: StartLocalStack, images: lis
             "Check Model While Draining",
             "Model Still Running?",
             "Model Stopped During Run",
-            "Clean Up: Consumer Touched?",
-            "Clean Up: Disable Consumer",
-            "Clean Up: Model Owned?",
-            "Clean Up: Describe Model",
-            "Clean Up: Model Needs Stopping?",
-            "Clean Up: Clear Start Marker",
-            "Run Failed",
         ),
+        clean_up(consumer_on=True, model_stopped=False),
     )
     assert_clean_stop(stack)
     assert stack.model_usage()["stopCalls"] == 1
@@ -354,17 +356,8 @@ def test_RunTimesOut(start_local_stack: StartLocalStack, images: list[SampleImag
         WAIT_FOR_MODEL,
         ENABLE_CONSUMER,
         one_or_more(DRAIN_READING, states("Reset Empty Readings", "Run Time Left?")),
-        states(
-            "Run Timed Out",
-            "Clean Up: Consumer Touched?",
-            "Clean Up: Disable Consumer",
-            "Clean Up: Model Owned?",
-            "Clean Up: Describe Model",
-            "Clean Up: Model Needs Stopping?",
-            "Clean Up: Stop Model",
-            "Clean Up: Clear Start Marker",
-            "Run Failed",
-        ),
+        states("Run Timed Out"),
+        clean_up(consumer_on=True, model_stopped=True),
     )
     assert_clean_stop(stack)
     assert stack.model_usage()["stopCalls"] == 1
@@ -397,14 +390,8 @@ def test_ModelStartTimesOut(start_local_stack: StartLocalStack, images: list[Sam
         states(
             "Start Time Left?",
             "Model Start Timed Out",
-            "Clean Up: Consumer Touched?",
-            "Clean Up: Model Owned?",
-            "Clean Up: Describe Model",
-            "Clean Up: Model Needs Stopping?",
-            "Clean Up: Stop Model",
-            "Clean Up: Clear Start Marker",
-            "Run Failed",
         ),
+        clean_up(consumer_on=False, model_stopped=True),
     )
     assert_clean_stop(stack)
     assert stack.model_usage()["stopCalls"] == 1
