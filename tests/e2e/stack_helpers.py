@@ -15,7 +15,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -69,6 +69,7 @@ class StackUnderTest:
     outputs: dict[str, str]
     deploy_test_event: str
     """The s3:TestEvent S3 sent when the deployment wrote the bucket notification (taken off the queue)."""
+    _clients: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def prepared(cls, endpoint: str, region: str, outputs: Mapping[str, str]) -> StackUnderTest:
@@ -100,7 +101,10 @@ class StackUnderTest:
         return self.outputs["ResultsPrefix"]
 
     def client(self, service: str) -> Any:
-        return _client(self.endpoint, self.region, service)
+        """One client per service, shared: boto3 clients are safe to use from several threads."""
+        if service not in self._clients:
+            self._clients[service] = _client(self.endpoint, self.region, service)
+        return self._clients[service]
 
     # -- what a user does -------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from e2e.stack_helpers import stop_running_executions
 from labelbatch.emulator import EmulatorSettings
 from labelbatch.local.stack import LocalStack, LocalStackConfig, local_parameters
 from reliability.harness import (
@@ -68,7 +69,7 @@ def start_scenario(capfd: pytest.CaptureFixture[str]) -> Iterator[StartScenario]
         )
         stack = LocalStack(config).start()
         try:
-            view = StackView.prepared(stack)
+            view = StackView.of(stack)
         except BaseException:
             stack.stop()
             raise
@@ -79,7 +80,7 @@ def start_scenario(capfd: pytest.CaptureFixture[str]) -> Iterator[StartScenario]
     yield start
     for view in stacks:
         # A run left RUNNING by a failed scenario would keep calling $MOTO_PORT, which the next stack reuses.
-        view.stop_running_executions()
+        stop_running_executions(view.client("stepfunctions"), view.outputs["StateMachineArn"])
         view.local.stop()
 
 

@@ -18,8 +18,7 @@ from typing import Any, Literal
 import pytest
 from PIL import Image
 
-from analyze_image.result import result_key
-from e2e.stack_helpers import Execution, execution_from
+from e2e.stack_helpers import Execution, StackUnderTest
 from labelbatch.emulator import CustomLabelsEmulator, EmulatorSettings
 from labelbatch.emulator.detector import detect_boxes
 from labelbatch.emulator.model import DEFAULT_MIN_CONFIDENCE
@@ -36,124 +35,34 @@ NOT_RUNNING = frozenset({"STOPPING", "STOPPED", "FAILED"})
 TRANSITIONS = frozenset({"STARTING", "STOPPING"})
 # Entered only by a run that started the model or adopted one a dead run of this stack started.
 MODEL_OWNING_STATES = frozenset({"Own Model", "Adopt Model"})
-BACKLOG_ATTRIBUTES = (
-    "ApproximateNumberOfMessages",
-    "ApproximateNumberOfMessagesNotVisible",
-    "ApproximateNumberOfMessagesDelayed",
-)
-# What S3 sends to the queue when a bucket notification is written (no Records).
-TEST_EVENT = "s3:TestEvent"
 
 Status = Literal["ok", "error"]
 StartScenario = Callable[..., "Scenario"]
 RecordRow = Callable[[Row], None]
 
 
-class StackView:
-    """A started local stack as a user and an operator see it: through its endpoint and its outputs (never
-    hard-coded names), plus the emulator's operator view of the model."""
+@dataclass
+class StackView(StackUnderTest):
+    """The stack as the end-to-end tests see it (through its endpoint and outputs, never hard-coded names),
+    plus what only the in-process stack offers: the emulator's operator view and invoking a function."""
 
-    def __init__(self, local: LocalStack) -> None:
-        self.local = local
-        self.outputs = local.outputs
-        self.bucket = self.outputs["ImageBucketName"]
-        self.input_prefix = self.outputs["InputPrefix"]
-        self.results_prefix = self.outputs["ResultsPrefix"]
-        self._clients: dict[str, Any] = {}
+    local: LocalStack = field(kw_only=True, repr=False)
 
     @classmethod
-    def prepared(cls, local: LocalStack) -> StackView:
-        """As on AWS, writing the bucket notification put one s3:TestEvent on the queue: start without it."""
-        view = cls(local)
-        sqs, queue_url = view.client("sqs"), view.outputs["ImageQueueUrl"]
-        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
-            "Messages", []
+    def of(cls, local: LocalStack) -> StackView:
+        prepared = StackUnderTest.prepared(local.endpoint_url, local.config.region, local.outputs)
+        return cls(
+            endpoint=prepared.endpoint,
+            region=prepared.region,
+            outputs=prepared.outputs,
+            deploy_test_event=prepared.deploy_test_event,
+            local=local,
         )
-        assert [json.loads(message["Body"]).get("Event") for message in messages] == [TEST_EVENT]
-        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=messages[0]["ReceiptHandle"])
-        return view
-
-    def client(self, service: str) -> Any:
-        if service not in self._clients:
-            self._clients[service] = self.local.client(service)
-        return self._clients[service]
 
     @property
     def emulator(self) -> CustomLabelsEmulator:
         assert self.local.emulator is not None
         return self.local.emulator
-
-    def upload(self, key: str, body: bytes) -> None:
-        self.client("s3").put_object(Bucket=self.bucket, Key=key, Body=body)
-
-    def expected_result_key(self, image_key: str) -> str:
-        return result_key(image_key, input_prefix=self.input_prefix, results_prefix=self.results_prefix)
-
-    def result_documents(self) -> dict[str, dict[str, Any]]:
-        """Every object under ResultsPrefix (its current version), parsed, by key."""
-        s3 = self.client("s3")
-        documents: dict[str, dict[str, Any]] = {}
-        for page in s3.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=self.results_prefix
-        ):
-            for item in page.get("Contents", []):
-                documents[item["Key"]] = json.loads(
-                    s3.get_object(Bucket=self.bucket, Key=item["Key"])["Body"].read()
-                )
-        return documents
-
-    def consumer_state(self) -> str:
-        mapping = self.client("lambda").get_event_source_mapping(UUID=self.outputs["EventSourceMappingId"])
-        return str(mapping["State"])
-
-    def marker(self) -> str:
-        name = self.outputs["ModelStartMarkerParameterName"]
-        return str(self.client("ssm").get_parameter(Name=name)["Parameter"]["Value"])
-
-    def queue_backlog(self) -> int:
-        """Visible + in flight + delayed messages of the image queue: the backlog a batch run counts."""
-        attributes = self.client("sqs").get_queue_attributes(
-            QueueUrl=self.outputs["ImageQueueUrl"], AttributeNames=list(BACKLOG_ATTRIBUTES)
-        )["Attributes"]
-        return sum(int(attributes[name]) for name in BACKLOG_ATTRIBUTES)
-
-    def model_status(self) -> str:
-        return str(self.emulator.model_report()["status"])
-
-    def model_usage(self) -> dict[str, Any]:
-        usage: dict[str, Any] = self.emulator.model_report()["usage"]
-        return usage
-
-    def start_model_as_operator(self) -> None:
-        """Start the model with the Rekognition API, as from the console, and wait until it runs."""
-        self.client("rekognition").start_project_version(
-            ProjectVersionArn=self.emulator.project_version_arn, MinInferenceUnits=1
-        )
-        deadline = time.monotonic() + 30
-        while self.model_status() != "RUNNING":
-            assert time.monotonic() < deadline, f"the model is {self.model_status()} after 30 s"
-            time.sleep(0.05)
-
-    def executions(self) -> list[dict[str, Any]]:
-        listed: list[dict[str, Any]] = self.client("stepfunctions").list_executions(
-            stateMachineArn=self.outputs["StateMachineArn"]
-        )["executions"]
-        return listed
-
-    def execution(self, arn: str, description: dict[str, Any]) -> Execution:
-        sfn = self.client("stepfunctions")
-        events = [
-            event
-            for page in sfn.get_paginator("get_execution_history").paginate(executionArn=arn)
-            for event in page["events"]
-        ]
-        return execution_from(arn, description, events)
-
-    def stop_running_executions(self) -> None:
-        sfn = self.client("stepfunctions")
-        running = sfn.list_executions(stateMachineArn=self.outputs["StateMachineArn"], statusFilter="RUNNING")
-        for execution in running["executions"]:
-            sfn.stop_execution(executionArn=execution["executionArn"], cause="the test ended")
 
 
 @dataclass(frozen=True)
@@ -326,15 +235,13 @@ class Scenario:
         outcome: str | None = None,
     ) -> RunRecord:
         """Wait for the run to end and record what it left behind, right away."""
-        description: dict[str, Any] = self.stack.local.wait_for_execution(
-            pending.arn, timeout=RUN_TIMEOUT_SECONDS
-        )
+        self.stack.local.wait_for_execution(pending.arn, timeout=RUN_TIMEOUT_SECONDS)
         consumer_after = self.stack.consumer_state()
         model_after = self.stack.model_status()
         running_seconds = self.running_seconds() - pending.running_at_start
         backlog_after = self.stack.queue_backlog()
         results_after = frozenset(self.stack.result_documents())
-        execution = self.stack.execution(pending.arn, description)
+        execution = self.stack.execution(pending.arn)
         record = RunRecord(
             execution=execution,
             expected_status=status,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -97,12 +98,21 @@ def test_a_message_delivered_twice_by_slow_analysis_keeps_one_consistent_result(
     scenario.wait_until("the first analysis", lambda: usage()["detectCustomLabelsCalls"] >= 1)
     scenario.set_model(latency_ms=50)
     scenario.finish_run(pending, status="SUCCEEDED", outcome="processed")
-    # The first analysis outlives the run, which ended once the second delivery was answered.
-    scenario.wait_until("the first analysis to end", lambda: usage()["successfulCalls"] == 2)
+    # The first analysis outlives the run, which ended once a later delivery was answered. (SQS delivers at
+    # least once: on a loaded machine the second delivery can itself outlast 5 s and be delivered a third
+    # time, possibly after the run stopped the model.)
+    scenario.wait_until(
+        "every analysis to end", lambda: answered_calls(usage()) == usage()["detectCustomLabelsCalls"]
+    )
+    analyses = usage()["successfulCalls"]
     result = scenario.stack.expected_result_key(key)
-    scenario.wait_until("its second write", lambda: scenario.result_versions() == {result: 2})
+    scenario.wait_until("every analysis's write", lambda: scenario.result_versions() == {result: analyses})
 
-    # Then the image was analyzed twice and its one result written twice, with the same content (checked with
-    # the invariants on every version)
-    assert usage()["detectCustomLabelsCalls"] == 2
+    # Then the image was analyzed at least twice and its one result written once per analysis, each time with
+    # the same content (checked with the invariants on every version)
+    assert analyses >= 2
     record(check_invariants(scenario, reaper="leaves alone"))
+
+
+def answered_calls(usage: dict[str, Any]) -> int:
+    return int(usage["successfulCalls"]) + int(usage["throttledCalls"]) + int(usage["errorCalls"])
