@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
+import faulthandler
 import json
 import logging
 import signal
@@ -14,6 +14,9 @@ from rich.console import Console
 
 from labelbatch.demo import render_summary, run_demo
 from labelbatch.local.stack import LocalStack, LocalStackConfig
+
+# Past this, a stop that has not finished prints every thread's stack to stderr.
+_SLOW_STOP_SECONDS = 10
 
 
 @click.group()
@@ -55,13 +58,18 @@ def local_up(
         schedule=not no_schedule,
     )
     stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    # Handled explicitly, SIGINT included: a process started in the background by a shell inherits SIGINT
+    # ignored, and Ctrl-C (or a supervisor's SIGINT) would then never stop it.
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signal_number, lambda *_: stopped.set())
     with LocalStack(config) as stack:
         click.echo(
             json.dumps({"endpoint": stack.endpoint_url, "region": config.region, "outputs": stack.outputs}),
         )
-        with contextlib.suppress(KeyboardInterrupt):
-            stopped.wait()
+        stopped.wait()
+        # Stopping takes a second or two. Should it ever hang, stderr shows where each thread waits.
+        faulthandler.dump_traceback_later(_SLOW_STOP_SECONDS)
+    faulthandler.cancel_dump_traceback_later()
 
 
 @main.command()

@@ -36,10 +36,16 @@ def get_json(url: str) -> Any:
 
 
 def test_local_up_serves_a_run_driven_with_boto3_and_stops_on_ctrl_c(
-    started_local_up: tuple[subprocess.Popen[bytes], dict[str, Any]], samples: list[SampleImage]
+    started_local_up: tuple[subprocess.Popen[bytes], dict[str, Any]],
+    samples: list[SampleImage],
+    tmp_path: Path,
 ) -> None:
     # Given `labelbatch local up` ready, and boto3 pointed at the endpoint it printed
     process, ready = started_local_up
+
+    def stderr_tail() -> str:
+        return (tmp_path / "local-up.stderr").read_text(errors="replace")[-6000:]
+
     endpoint, outputs = ready["endpoint"], ready["outputs"]
     session = boto3.Session(
         aws_access_key_id="local", aws_secret_access_key="local", region_name=ready["region"]
@@ -77,8 +83,12 @@ def test_local_up_serves_a_run_driven_with_boto3_and_stops_on_ctrl_c(
     # When Ctrl-C reaches the process
     process.send_signal(signal.SIGINT)
 
-    # Then it exits cleanly
-    assert process.wait(timeout=EXIT_TIMEOUT_SECONDS) == 0
+    # Then it exits cleanly (if not, its stderr holds the stacks it printed while stopping too slowly)
+    try:
+        exit_code = process.wait(timeout=EXIT_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"local up still running {EXIT_TIMEOUT_SECONDS} s after SIGINT:\n{stderr_tail()}")
+    assert exit_code == 0, stderr_tail()
 
 
 def test_demo_writes_one_result_and_one_annotated_image_per_sample(tmp_path: Path) -> None:
