@@ -70,6 +70,7 @@ test-unit test-template test-statemachine test-emulator test-e2e test-reliabilit
 # Medians and ratios, never asserted: the machine is shared and noisy.
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_pipeline.py --images 60 --repeat 3 --concurrency 2 5 10
+	$(BIN)/python benchmarks/bench_retries.py --images 20 --repeat 1 --error-fraction 0.5 --retry-delay 10 300
 
 clean:
 	rm -rf $(VENV) .tools node_modules .aws-sam .pytest_cache .mypy_cache .ruff_cache demo-results

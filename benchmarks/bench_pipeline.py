@@ -29,16 +29,15 @@ class Sample:
     throttled_calls: int
 
 
-def run_once(images: list[Path], concurrency: int, latency_ms: int, tps: float) -> Sample:
+def run_once(images: list[Path], parameters: dict[str, str], emulator: EmulatorSettings) -> Sample:
+    """One batch run over `images` on a fresh local stack (poll 1 s), measured by the emulator."""
     config = LocalStackConfig(
         port=0,
         schedule=False,
         poll_seconds=1,
         function_log_level="ERROR",
-        parameters={"ConsumerMaxConcurrency": str(concurrency)},
-        emulator=EmulatorSettings(
-            start_seconds=1, stop_seconds=1, latency_ms=latency_ms, tps_per_inference_unit=tps
-        ),
+        parameters=parameters,
+        emulator=emulator,
     )
     with LocalStack(config) as stack:
         outputs = stack.outputs
@@ -81,8 +80,14 @@ def main() -> None:
         print("{:>11} {:>15} {:>20} {:>9} {:>6}".format(*header))
         baseline: float | None = None
         for concurrency in arguments.concurrency:
+            emulator = EmulatorSettings(
+                start_seconds=1,
+                stop_seconds=1,
+                latency_ms=arguments.latency_ms,
+                tps_per_inference_unit=arguments.tps,
+            )
             samples = [
-                run_once(images, concurrency, arguments.latency_ms, arguments.tps)
+                run_once(images, {"ConsumerMaxConcurrency": str(concurrency)}, emulator)
                 for _ in range(arguments.repeat)
             ]
             run_seconds = statistics.median(s.drain_seconds for s in samples)
