@@ -66,6 +66,8 @@ def local_parameters(config: LocalStackConfig) -> dict[str, str]:
     return {
         "ProjectArn": project_arn,
         "ProjectVersionArn": version_arn,
+        # The consumer paces itself to the emulated model's capacity, as a deployment sets it to the real one's.
+        "TpsPerInferenceUnit": f"{config.emulator.tps_per_inference_unit:g}",
         "PollIntervalSeconds": str(config.poll_seconds),
         "ModelStartTimeoutMinutes": "5",
         "MaxRunMinutes": "30",
@@ -111,6 +113,9 @@ class LocalStack:
     def start(self) -> LocalStack:
         # One line per HTTP request would drown everything else the stack and the handlers say.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        # moto's engine logs at ERROR every exception an evaluation raises, those a Choice rule's IsPresent
+        # expects included; AWS logs nothing of the kind, and a failed execution says why in its history.
+        logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
         apply_moto_shims()
         default_user_config["stepfunctions"]["execute_state_machine"] = True
         parameters = local_parameters(self.config)

@@ -592,6 +592,23 @@ def _parameter(ctx: DeployContext, logical_id: str, props: Props) -> Created:
     return Created(ref=name, attributes={"Type": parameter_type, "Value": value})
 
 
+def _table(ctx: DeployContext, logical_id: str, props: Props) -> Created:
+    name = props.opt_text("TableName") or ctx.physical_name(logical_id, 255)
+    arguments: dict[str, Any] = {
+        "TableName": name,
+        "AttributeDefinitions": props.value("AttributeDefinitions"),
+        "KeySchema": props.value("KeySchema"),
+        "BillingMode": props.opt_text("BillingMode") or "PROVISIONED",
+    }
+    if "ProvisionedThroughput" in props:
+        arguments["ProvisionedThroughput"] = props.value("ProvisionedThroughput")
+    if "SSESpecification" in props:
+        arguments["SSESpecification"] = props.value("SSESpecification")
+    table = ctx.client("dynamodb").create_table(**arguments)["TableDescription"]
+    props.ignore(_TAGS)
+    return Created(ref=name, attributes={"Arn": table["TableArn"]})
+
+
 def _topic(ctx: DeployContext, logical_id: str, props: Props) -> Created:
     sns = ctx.client("sns")
     fifo = props.flag("FifoTopic", False)
@@ -730,6 +747,7 @@ HANDLERS: dict[str, Handler] = {
     "AWS::StepFunctions::StateMachine": _state_machine,
     "AWS::Scheduler::Schedule": _schedule,
     "AWS::SSM::Parameter": _parameter,
+    "AWS::DynamoDB::Table": _table,
     "AWS::SNS::Topic": _topic,
     "AWS::SNS::Subscription": _subscription,
     "AWS::SNS::TopicPolicy": _topic_policy,
