@@ -1,10 +1,11 @@
 """The local stand-in for Lambda's SQS poller: one consumer per event source mapping.
 
-While the mapping is Enabled it receives batches with the mapping's batch size, batching window and maximum
-concurrency, invokes the real handler, deletes what succeeded and leaves failures to the queue's visibility
-timeout and redrive policy, as Lambda does. Each poller invokes in an execution environment of its own (a
-process, see execution_environment.py), created when it first has a batch and replaced once stopped (after a
-timeout, for example). moto's own dispatch is switched off (moto_shims).
+While the mapping is Enabled it receives batches with the mapping's batch size and batching window, with as
+many pollers as the mapping's current ScalingConfig.MaximumConcurrency allows (a batch run sets it when it
+enables the mapping), invokes the real handler, deletes what succeeded and leaves failures to the queue's
+visibility timeout and redrive policy, as Lambda does. Each poller invokes in an execution environment of its
+own (a process, see execution_environment.py), created when it first has a batch and replaced once stopped
+(after a timeout, for example). moto's own dispatch is switched off (moto_shims).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 # Lambda's poller long-polls; a short wait keeps the consumer responsive to the mapping being disabled.
 _RECEIVE_WAIT_SECONDS = 1
 _STATE_CHECK_SECONDS = 0.5
+# Without a ScalingConfig Lambda scales SQS pollers by itself, starting with five concurrent invocations.
+_UNSCALED_CONCURRENCY = 5
 
 
 @dataclass(frozen=True)
@@ -57,32 +60,49 @@ class QueueConsumer:
         self._sqs = sqs_client
         self._region = region
         self._stopping = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._supervisor: threading.Thread | None = None
+        self._pollers: list[threading.Thread] = []
+        # How many pollers may receive now: 0 while the mapping is not Enabled.
+        self._active_pollers = 0
         self._stats_lock = threading.Lock()
         self.batches = 0
         self.invocation_errors = 0
 
     def start(self) -> None:
-        for index in range(self._mapping.maximum_concurrency or 1):
-            thread = threading.Thread(target=self._poll, name=f"poller-{index}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        self._supervisor = threading.Thread(target=self._supervise, name="consumer", daemon=True)
+        self._supervisor.start()
 
     def stop(self) -> None:
         self._stopping.set()
-        for thread in self._threads:
-            thread.join()
+        for thread in [self._supervisor, *self._pollers]:
+            if thread is not None:
+                thread.join()
 
-    def _enabled(self) -> bool:
-        state = self._lambda.get_event_source_mapping(UUID=self._mapping.uuid)["State"]
-        return bool(state == "Enabled")
+    def _supervise(self) -> None:
+        """Follow the mapping: how many pollers it allows now, starting the ones that do not exist yet."""
+        while not self._stopping.is_set():
+            try:
+                mapping = self._lambda.get_event_source_mapping(UUID=self._mapping.uuid)
+                scaling = mapping.get("ScalingConfig") or {}
+                allowed = int(scaling.get("MaximumConcurrency") or _UNSCALED_CONCURRENCY)
+                self._active_pollers = allowed if mapping["State"] == "Enabled" else 0
+                while len(self._pollers) < self._active_pollers:
+                    index = len(self._pollers)
+                    thread = threading.Thread(
+                        target=self._poll, args=(index,), name=f"poller-{index}", daemon=True
+                    )
+                    thread.start()
+                    self._pollers.append(thread)
+            except Exception:
+                log.exception("could not read event source mapping %s", self._mapping.uuid)
+            self._stopping.wait(_STATE_CHECK_SECONDS)
 
-    def _poll(self) -> None:
+    def _poll(self, index: int) -> None:
         environment: ExecutionEnvironment | None = None
         try:
             while not self._stopping.is_set():
                 try:
-                    if not self._enabled():
+                    if index >= self._active_pollers:
                         self._stopping.wait(_STATE_CHECK_SECONDS)
                         continue
                     messages = self._receive_batch()

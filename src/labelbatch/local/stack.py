@@ -66,7 +66,7 @@ def local_parameters(config: LocalStackConfig) -> dict[str, str]:
     return {
         "ProjectArn": project_arn,
         "ProjectVersionArn": version_arn,
-        # The consumer paces itself to the emulated model's capacity, as a deployment sets it to the real one's.
+        # The consumer paces itself to the emulated model's capacity, as a deployment sets the real one's.
         "TpsPerInferenceUnit": f"{config.emulator.tps_per_inference_unit:g}",
         "PollIntervalSeconds": str(config.poll_seconds),
         "ModelStartTimeoutMinutes": "5",
