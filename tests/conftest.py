@@ -8,6 +8,7 @@ import pytest
 
 from e2e.stack_helpers import FAST_MODEL, StackUnderTest, StartLocalStack, stop_running_executions
 from labelbatch.emulator import EmulatorSettings
+from labelbatch.local.moto_shims import MappingSwitch
 from labelbatch.local.stack import LocalStack, LocalStackConfig
 
 
@@ -20,7 +21,11 @@ def start_local_stack() -> Iterator[StartLocalStack]:
     started: list[LocalStack] = []
 
     def start(
-        *, emulator: EmulatorSettings = FAST_MODEL, parameters: Mapping[str, str] | None = None
+        *,
+        emulator: EmulatorSettings = FAST_MODEL,
+        parameters: Mapping[str, str] | None = None,
+        mapping_switch: MappingSwitch | None = None,
+        keep_test_event: bool = False,
     ) -> StackUnderTest:
         assert not started, "one local stack at a time: moto's services are per process"
         config = LocalStackConfig(
@@ -30,11 +35,14 @@ def start_local_stack() -> Iterator[StartLocalStack]:
             function_log_level="WARNING",
             parameters=dict(parameters or {}),
             emulator=emulator,
+            mapping_switch=mapping_switch or MappingSwitch(),
         )
         # start() stops whatever it started when it fails, so only a started stack is recorded.
         stack = LocalStack(config).start()
         started.append(stack)
-        return StackUnderTest.prepared(stack.endpoint_url, config.region, stack.outputs)
+        return StackUnderTest.prepared(
+            stack.endpoint_url, config.region, stack.outputs, keep_test_event=keep_test_event
+        )
 
     yield start
     for stack in started:

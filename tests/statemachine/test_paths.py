@@ -14,6 +14,7 @@ import pytest
 
 from e2e.stack_helpers import FAST_MODEL, Execution, StackUnderTest, StartLocalStack
 from labelbatch.images import SampleImage, generate_sample_images
+from labelbatch.local.moto_shims import MappingSwitch
 
 pytestmark = pytest.mark.statemachine
 
@@ -352,7 +353,7 @@ def test_RunTimesOut(start_local_stack: StartLocalStack, images: list[SampleImag
     # When a run goes from start to end (about 30 polls of one second, each counted as two)
     run = stack.run_to_end()
 
-    # Then it failed with RunTimedOut after stopping the model, clearing the marker and turning the consumer off
+    # Then it failed with RunTimedOut; it stopped the model, cleared its marker and switched the consumer off
     assert (run.status, run.error) == ("FAILED", "RunTimedOut")
     assert run.cause == "timed-out: 1 images still waiting when MaxRunMinutes (1) ran out"
     assert_path(
@@ -406,3 +407,68 @@ def test_ModelStartTimesOut(start_local_stack: StartLocalStack, images: list[Sam
     assert_clean_stop(stack)
     assert stack.model_usage()["stopCalls"] == 1
     assert stack.queue_backlog() == 1
+
+
+# -- what AWS does that moto does not by itself --------------------------------------------------------------
+
+
+def test_TestEventOnlyAfterDeploy(start_local_stack: StartLocalStack) -> None:
+    # Given a fresh deployment: S3's s3:TestEvent is the only message in the queue
+    stack = start_local_stack(keep_test_event=True)
+    assert stack.queue_backlog() == 1
+
+    # When a run goes from start to end
+    run = stack.run_to_end()
+
+    # Then it looked at the message, removed the test event and found nothing to do: the model never started
+    assert run.status == "SUCCEEDED"
+    assert_path(
+        run,
+        GUARD,
+        READ_BACKLOG,
+        states("Look For Test Events", "Any Images Waiting?", "Remove Test Events", "Test Event?"),
+        states("Delete Test Event"),
+        READ_BACKLOG,
+        DRAINED,
+        states("Anything To Switch Off?", "Release Run Lock", "Run Failed?"),
+        SUMMARY,
+    )
+    assert run.output is not None
+    assert run.output["outcome"] == "nothing-to-do"
+    assert stack.model_usage()["startCalls"] == 0
+    assert stack.queue_backlog() == 0
+
+
+def test_ConsumerSlowToSwitch(start_local_stack: StartLocalStack, images: list[SampleImage]) -> None:
+    # Given a mapping that takes 65 s to switch on or off (AWS documents no bound; the drain waits 10 minutes)
+    stack = start_local_stack(mapping_switch=MappingSwitch(transition_seconds=65))
+    stack.upload_samples(images[:1])
+
+    # When a run goes from start to end
+    run = stack.run_to_end(timeout=300)
+
+    # Then it waited for the mapping instead of stopping an unused model, drained, and waited again to stop
+    assert run.status == "SUCCEEDED"
+    assert run.output is not None
+    assert run.output["outcome"] == "processed"
+    assert len(stack.result_documents()) == 1
+    assert (stack.model_usage()["startCalls"], stack.model_usage()["stopCalls"]) == (1, 1)
+    assert_clean_stop(stack)
+
+
+def test_ConsumerStateReadStale(start_local_stack: StartLocalStack, images: list[SampleImage]) -> None:
+    # Given a mapping whose state still reads as before for 6 s after every update (a stale read): longer than
+    # the first check after enabling (a poll) and the first check after disabling (5 s)
+    stack = start_local_stack(mapping_switch=MappingSwitch(stale_seconds=6))
+    stack.upload_samples(images[:1])
+
+    # When a run goes from start to end
+    run = stack.run_to_end()
+
+    # Then the first poll after enabling read Disabled, the run sent the update once more, and drained
+    assert run.status == "SUCCEEDED"
+    assert run.entered.count("Enable Consumer") == 2
+    assert len(stack.result_documents()) == 1
+    # and after disabling, a first read of Enabled sent that update once more as well
+    assert run.entered.count("Disable Consumer") == 2
+    assert_clean_stop(stack)

@@ -29,11 +29,11 @@ from werkzeug.wrappers import Request, Response
 
 from labelbatch.emulator import CustomLabelsEmulator, EmulatorSettings, RekognitionMiddleware, moto_s3_fetcher
 from labelbatch.emulator.model import demo_model_arns
+from labelbatch.local import moto_shims
 from labelbatch.local.consumer import QueueConsumer
 from labelbatch.local.deploy import deploy_stack
 from labelbatch.local.deploy.model import DeployedStack, ScheduleSpec
 from labelbatch.local.lambda_runtime import LambdaContext, load_handler, unload_function_modules
-from labelbatch.local.moto_shims import apply_moto_shims
 from labelbatch.local.scheduler import LocalScheduler
 
 REPOSITORY = Path(__file__).resolve().parents[3]
@@ -58,6 +58,8 @@ class LocalStackConfig:
     # Handler logs and EMF metric lines go to stdout as in Lambda; the demo quiets them.
     function_log_level: str = "INFO"
     function_metrics: bool = True
+    # How the event source mapping switches on and off: at once, unless a test plays AWS's slow switches.
+    mapping_switch: moto_shims.MappingSwitch = field(default_factory=moto_shims.MappingSwitch)
 
 
 def local_parameters(config: LocalStackConfig) -> dict[str, str]:
@@ -116,7 +118,8 @@ class LocalStack:
         # moto's engine logs at ERROR every exception an evaluation raises, those a Choice rule's IsPresent
         # expects included; AWS logs nothing of the kind, and a failed execution says why in its history.
         logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
-        apply_moto_shims()
+        moto_shims.apply_moto_shims()
+        moto_shims.MAPPING_SWITCH = self.config.mapping_switch
         default_user_config["stepfunctions"]["execute_state_machine"] = True
         parameters = local_parameters(self.config)
         self.emulator = CustomLabelsEmulator(
