@@ -199,7 +199,19 @@ class StackUnderTest:
         self.client("ssm").put_parameter(Name=name, Value=value, Type="String", Overwrite=True)
 
     def queue_backlog(self, output_name: str = "ImageQueueUrl") -> int:
-        """Visible + in flight + delayed, the backlog the batch run counts."""
+        """Every message in the queue: visible, in flight and delayed."""
+        return sum(self._queue_counts(output_name).values())
+
+    def waiting(self) -> int:
+        """Visible + in flight: the images the batch run drains."""
+        counts = self._queue_counts("ImageQueueUrl")
+        return counts["ApproximateNumberOfMessages"] + counts["ApproximateNumberOfMessagesNotVisible"]
+
+    def retrying(self) -> int:
+        """Delayed: images waiting out a retry delay, which a run leaves to a later one."""
+        return self._queue_counts("ImageQueueUrl")["ApproximateNumberOfMessagesDelayed"]
+
+    def _queue_counts(self, output_name: str) -> dict[str, int]:
         attributes = self.client("sqs").get_queue_attributes(
             QueueUrl=self.outputs[output_name],
             AttributeNames=[
@@ -208,7 +220,7 @@ class StackUnderTest:
                 "ApproximateNumberOfMessagesDelayed",
             ],
         )["Attributes"]
-        return sum(int(value) for value in attributes.values())
+        return {name: int(value) for name, value in attributes.items()}
 
     def dead_letters(self) -> int:
         return self.queue_backlog("DeadLetterQueueUrl")

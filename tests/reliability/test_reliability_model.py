@@ -55,7 +55,7 @@ def test_a_model_start_that_never_completes_times_out_and_is_stopped(
     first = scenario.run(status="FAILED", error="ModelStartTimedOut")
 
     # Then it gave up after the timeout and stopped the model it had started, which never ran
-    assert "Clean Up: Stop Model" in first.execution.entered
+    assert "Stop Model" in first.execution.entered
     assert first.running_seconds == 0
     # And once starts work again, the next run answers the backlog
     scenario.set_model(start_seconds=1)
@@ -138,12 +138,13 @@ def test_a_run_stopped_from_outside_while_the_model_starts_is_made_up_by_the_nex
     scenario.wait_until("the model to run", lambda: scenario.stack.model_status() == "RUNNING")
 
     # Then the model runs with nothing draining the queue, and the reaper leaves it to the next run because
-    # images wait (the contract: it stops a model only once the queue is empty)
+    # images wait (it stops a model only once the queue is empty); it gives back the dead run's lock
     assert aborted.consumer_after == "Disabled"
     assert scenario.invoke_reaper() == {"action": "none", "reason": "images-waiting"}
-    # And the next run adopts the model (the marker names the dead run), answers the images and stops it
+    # And the next run uses the model (the marker names the dead run), answers the images and stops it
     run = scenario.run(status="SUCCEEDED", outcome="processed")
-    assert "Adopt Model" in run.execution.entered
+    assert "Mark Model Started By Run" not in run.execution.entered
+    assert "Stop Model" in run.execution.entered
     output = run.execution.output
     assert output is not None
     assert (output["modelStartedByRun"], output["modelStoppedByRun"]) == (False, True)
