@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Literal
+from urllib.parse import unquote_plus
 
 import pytest
 from PIL import Image
@@ -41,7 +42,9 @@ FIRST_MESSAGE_ATTRIBUTE = "labelbatch-first-message-id"
 # delay to a later run (the default gives each image five attempts).
 MAX_RUNS_FOR_RETRIES = 6
 
-Status = Literal["ok", "error"]
+# "dead-lettered": no result; the image's message ends in the dead-letter queue, its analysis having kept
+# failing for a reason outside the image.
+Status = Literal["ok", "error", "dead-lettered"]
 StartScenario = Callable[..., "Scenario"]
 RecordRow = Callable[[Row], None]
 
@@ -95,6 +98,10 @@ def ok(body: bytes) -> Expected:
 
 def error(code: str) -> Expected:
     return Expected(status="error", error_code=code)
+
+
+def dead_lettered() -> Expected:
+    return Expected(status="dead-lettered")
 
 
 @dataclass(frozen=True)
@@ -339,7 +346,7 @@ def check_invariants(scenario: Scenario, *, reaper: Literal["reaps", "leaves alo
     # Invariant 1: every object answered once, consistently; only unusable messages dead-lettered.
     documents = stack.result_documents()
     violations += _result_violations(scenario, documents)
-    dead_letters = _dead_letter_ids(stack)
+    dead_letters = _dead_letters(stack)
     violations += _message_violations(scenario, dead_letters)
 
     assert not violations, "invariants broken:\n- " + "\n- ".join(violations)
@@ -462,13 +469,17 @@ def _settle_model(scenario: Scenario) -> None:
 def _result_violations(scenario: Scenario, documents: dict[str, dict[str, Any]]) -> list[str]:
     stack = scenario.stack
     found: list[str] = []
-    expected_keys = {stack.expected_result_key(key): key for key in scenario.expected}
+    expected_keys = {
+        stack.expected_result_key(key): key
+        for key, expected in scenario.expected.items()
+        if expected.status != "dead-lettered"
+    }
     missing = sorted(set(expected_keys) - set(documents))
     strays = sorted(set(documents) - set(expected_keys))
     if missing:
         found.append(f"1: {len(missing)} images have no result: {missing[:5]}")
     if strays:
-        found.append(f"1: results for no uploaded image: {strays[:5]}")
+        found.append(f"1: results for no uploaded image, or for one that was dead-lettered: {strays[:5]}")
     for document_key, key in expected_keys.items():
         document = documents.get(document_key)
         if document is None:
@@ -517,33 +528,39 @@ def _rewrite_violations(stack: StackView) -> list[str]:
     return found
 
 
-def _dead_letter_ids(stack: StackView) -> list[str]:
-    """The IDs of the messages that were dead-lettered, as first sent: the function sends a copy to the
-    dead-letter queue with the first ID in an attribute; the queue's redrive moves the message itself."""
+def _dead_letters(stack: StackView) -> list[tuple[str, str]]:
+    """The dead-lettered messages as (ID as first sent, body): the function sends a copy to the dead-letter
+    queue with the first ID in an attribute; the queue's redrive moves the message itself."""
     sqs = stack.client("sqs")
     url = stack.outputs["DeadLetterQueueUrl"]
-    identifiers: list[str] = []
+    found: list[tuple[str, str]] = []
     while True:
         messages = sqs.receive_message(
             QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=600, MessageAttributeNames=["All"]
         ).get("Messages", [])
         if not messages:
-            return identifiers
+            return found
         for message in messages:
             first = message.get("MessageAttributes", {}).get(FIRST_MESSAGE_ATTRIBUTE)
-            identifiers.append(first["StringValue"] if first else message["MessageId"])
+            found.append((first["StringValue"] if first else message["MessageId"], message["Body"]))
 
 
-def _message_violations(scenario: Scenario, dead_letters: list[str]) -> list[str]:
+def _message_violations(scenario: Scenario, dead_letters: list[tuple[str, str]]) -> list[str]:
     found: list[str] = []
     by_fate = {
         fate: {mid for mid, message in scenario.unusable.items() if message.fate == fate}
         for fate in ("dead-lettered", "ignored", "queued")
     }
-    if sorted(dead_letters) != sorted(by_fate["dead-lettered"]):
-        found.append(
-            f"1: dead-letter queue holds {sorted(dead_letters)}, expected {sorted(by_fate['dead-lettered'])}"
-        )
+    # Dead-lettered images are known by the key in their notification, sent messages by their ID.
+    image_keys = {key for key, expected in scenario.expected.items() if expected.status == "dead-lettered"}
+    images = sorted(key for _, body in dead_letters for key in image_keys if _names_key(body, key))
+    messages = sorted(
+        mid for mid, body in dead_letters if not any(_names_key(body, key) for key in image_keys)
+    )
+    if messages != sorted(by_fate["dead-lettered"]):
+        found.append(f"1: dead-letter queue holds {messages}, expected {sorted(by_fate['dead-lettered'])}")
+    if images != sorted(image_keys):
+        found.append(f"1: dead-letter queue holds images {images}, expected {sorted(image_keys)}")
     backlog = scenario.stack.queue_backlog()
     if backlog != len(by_fate["queued"]):
         found.append(f"1: {backlog} messages left in the image queue, expected {len(by_fate['queued'])}")
@@ -558,3 +575,12 @@ def _message_violations(scenario: Scenario, dead_letters: list[str]) -> list[str
         if logged is None or message.reason not in str(logged.get("reason")):
             found.append(f"1: no log line gives {message.reason!r} as the reason for message {message_id}")
     return found
+
+
+def _names_key(body: str, key: str) -> bool:
+    """Whether a message body is an S3 notification of `key` (keys in notifications are URL-encoded)."""
+    try:
+        records = json.loads(body).get("Records", [])
+    except (ValueError, AttributeError):
+        return False
+    return any(unquote_plus(record["s3"]["object"]["key"]) == key for record in records)

@@ -108,3 +108,26 @@ def test_records_that_raise_are_retried_alone(
     assert {scenario.stack.expected_result_key(key) for key in failed} <= set(versions)
     assert set(versions.values()) == {1}
     record(check_invariants(scenario, reaper="leaves alone"))
+
+
+def test_a_consumer_that_overruns_a_slow_model_still_answers_every_image_without_error(
+    start_scenario: StartScenario, samples: list[tuple[str, bytes]], sizes: Sizes, record: RecordRow
+) -> None:
+    # Given a model that admits 2 calls a second and answers each in 200 ms, and a consumer configured for a
+    # model ten times as fast (TpsPerInferenceUnit 20): it calls far more often than the model admits
+    scenario = start_scenario(
+        emulator=replace(FAST_MODEL, tps_per_inference_unit=2, latency_ms=200),
+        parameters={"TpsPerInferenceUnit": "20"},
+    )
+    upload_in_parallel(scenario, many(samples, sizes.overrun_images, "overrun/"))
+
+    # When one run drains the queue
+    scenario.run(status="SUCCEEDED", outcome="processed")
+
+    # Then the model refused many calls for capacity, and still every image was answered in that run, none
+    # with an error result, none dead-lettered, none left to a retry: throttling is retried, never failed
+    usage = scenario.stack.model_usage()
+    assert usage["capacityThrottledCalls"] > sizes.overrun_images
+    assert usage["errorCalls"] == 0
+    assert (scenario.stack.retrying(), scenario.stack.dead_letters()) == (0, 0)
+    record(check_invariants(scenario, reaper="leaves alone"))
