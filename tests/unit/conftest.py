@@ -395,6 +395,12 @@ class FakeClock:
 
 
 @pytest.fixture
+def clock() -> FakeClock:
+    """A fake clock at 100.0 s, for code that takes its clock and sleep as arguments."""
+    return FakeClock(start=100.0)
+
+
+@pytest.fixture
 def fake_clock(monkeypatch: pytest.MonkeyPatch, rekognition: ScriptedRekognition) -> FakeClock:
     """The handler's pace and deadline on a fake clock starting at 0.0; model calls are stamped with it.
 
