@@ -807,6 +807,46 @@ def test_the_fifth_failure_sends_the_message_to_the_dead_letter_queue(
     assert failure_lines(log_records) == [dead_lettered("m-fifth", reason)]
 
 
+RETRIED_SAMPLE_KEY = "images/line-3/retry/part 0042.jpg"
+RETRIED_SAMPLE_FIRST_ID = "7c1d5e8a-3f2b-4a6c-9d0e-1b2a3c4d5e6f"
+
+
+def test_a_retried_message_whose_image_is_answered_is_done(
+    rekognition, bucket, load_event, lambda_context, log_records, sqs
+):
+    # Given a message the function put back for its third attempt, as Lambda delivers it
+    event = load_event("sqs_retried_message.json")
+    rekognition.expect_labels(RETRIED_SAMPLE_KEY)
+
+    # When the function handles it and the model answers
+    response = app.handler(event, lambda_context)
+
+    # Then the image has its result and the message ends there: nothing is sent anywhere
+    assert response == {"batchItemFailures": []}
+    assert bucket.result_keys() == ["results/line-3/retry/part 0042.jpg.json"]
+    assert sqs.sent == []
+    assert failure_lines(log_records) == []
+
+
+@pytest.mark.xfail(strict=True, reason=ATTRIBUTE_DEFECT)
+def test_a_retried_message_that_fails_again_goes_back_for_its_next_attempt(
+    rekognition, bucket, load_event, lambda_context, sqs
+):
+    # Given a message on its third attempt (the sample), whose image fails again
+    event = load_event("sqs_retried_message.json")
+    record = event["Records"][0]
+    rekognition.expect_error(RETRIED_SAMPLE_KEY, "ResourceNotReadyException")
+
+    # When the function handles it
+    response = app.handler(event, lambda_context)
+
+    # Then it goes back for attempt 4 after 40 s, still naming the first message
+    assert response == {"batchItemFailures": []}
+    assert sqs.messages() == [
+        _retry(record["body"], record["messageId"], delay=40, attempt=4, first=RETRIED_SAMPLE_FIRST_ID)
+    ]
+
+
 def test_a_mixed_batch_dead_letters_exactly_the_bad_messages(
     rekognition, bucket, load_event, lambda_context, log_records, sqs
 ):
