@@ -1195,6 +1195,7 @@ def test_a_message_dead_lettered_on_its_last_attempt_counts_as_dead_lettered(
     assert emf["MessagesDeadLettered"] == [1.0]
 
 
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
 def test_a_configuration_fault_fails_the_invocation_before_any_record(
     monkeypatch, rekognition, bucket, make_notification, make_sqs_event, lambda_context, sqs
 ):
