@@ -69,8 +69,8 @@ class ImageProblem:
 
 
 class AnalysisFailedError(RuntimeError):
-    """DetectCustomLabels failed for a reason outside the image: throttling, a model that is not running,
-    a service fault, a timeout, missing permissions, a wrong model ARN...
+    """DetectCustomLabels failed for a reason outside the image: a model that is not running, a service fault
+    or timeout that persisted, missing permissions, a wrong model ARN... (throttling is retried instead)
 
     No error result is written: the image is retried later (settle.py), and a retry, or a fix of the
     configuration followed by a redrive from the dead-letter queue, can still analyze it.

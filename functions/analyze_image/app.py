@@ -67,8 +67,8 @@ def handle_record(record: SQSRecord, model: ModelAccess) -> None:
         dead_letter(record, queues, reason=str(error))
         model.tally.add("MessagesDeadLettered")
     except Exception as error:
-        retry_later(record, queues, reason=str(error), first_delay=settings.retry_delay_seconds)
-        model.tally.add("RetriesScheduled")
+        settled = retry_later(record, queues, reason=str(error), first_delay=settings.retry_delay_seconds)
+        model.tally.add("RetriesScheduled" if settled == "retried" else "MessagesDeadLettered")
 
 
 @logger.inject_lambda_context

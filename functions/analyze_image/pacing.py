@@ -63,14 +63,10 @@ class Deadline:
     """When an invocation starts its last model call, so that it never outlives its timeout."""
 
     at: float
-    clock: Clock = time.monotonic
+    """On the clock of the rate limiter (time.monotonic)."""
 
     @classmethod
     def before_timeout(
         cls, remaining_ms: int, *, margin_seconds: float, clock: Clock = time.monotonic
     ) -> Deadline:
-        return cls(at=clock() + remaining_ms / 1000 - margin_seconds, clock=clock)
-
-    @property
-    def passed(self) -> bool:
-        return self.clock() >= self.at
+        return cls(at=clock() + remaining_ms / 1000 - margin_seconds)

@@ -15,7 +15,7 @@ The queue's own redrive policy stays as the backstop for an invocation that cras
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -52,25 +52,20 @@ def retry_delay_seconds(attempt: int, *, first_delay: int) -> int:
 
 def attempt_of(record: SQSRecord) -> int:
     """Which attempt this delivery is: 1 for a message as S3 sent it."""
-    attribute = record.message_attributes.get(ATTEMPT_ATTRIBUTE)
-    value = attribute.string_value if attribute is not None else None
+    value = _attribute(record, ATTEMPT_ATTRIBUTE)
     return int(value) if value is not None and value.isdigit() else 1
 
 
-def retry_later(record: SQSRecord, queues: Queues, *, reason: str, first_delay: int) -> None:
+def retry_later(
+    record: SQSRecord, queues: Queues, *, reason: str, first_delay: int
+) -> Literal["retried", "dead-lettered"]:
     """Put the message back for another attempt after the back-off, or dead-letter it after the last one."""
     attempt = attempt_of(record)
     if attempt >= MAX_ATTEMPTS:
         dead_letter(record, queues, reason=f"{reason} (attempt {attempt} of {MAX_ATTEMPTS})")
-        return
+        return "dead-lettered"
     delay = retry_delay_seconds(attempt, first_delay=first_delay)
-    attributes = _carried_attributes(record) | {ATTEMPT_ATTRIBUTE: _number(attempt + 1)}
-    queues.sqs.send_message(
-        QueueUrl=queues.image_queue_url,
-        MessageBody=record.body,
-        DelaySeconds=delay,
-        MessageAttributes=attributes,
-    )
+    # Logged first, so that the reason is known even should the message fail to go back.
     logger.warning(
         "message failed",
         extra={
@@ -80,17 +75,25 @@ def retry_later(record: SQSRecord, queues: Queues, *, reason: str, first_delay: 
             "retryAfterSeconds": delay,
         },
     )
+    attributes = _carried_attributes(record) | {ATTEMPT_ATTRIBUTE: _number(attempt + 1)}
+    queues.sqs.send_message(
+        QueueUrl=queues.image_queue_url,
+        MessageBody=record.body,
+        DelaySeconds=delay,
+        MessageAttributes=attributes,
+    )
+    return "retried"
 
 
 def dead_letter(record: SQSRecord, queues: Queues, *, reason: str) -> None:
+    logger.error(
+        "message failed", extra={"messageId": record.message_id, "reason": reason, "deadLettered": True}
+    )
     attributes = _carried_attributes(record) | {
         FAILURE_ATTRIBUTE: {"DataType": "String", "StringValue": reason},
     }
     queues.sqs.send_message(
         QueueUrl=queues.dead_letter_queue_url, MessageBody=record.body, MessageAttributes=attributes
-    )
-    logger.error(
-        "message failed", extra={"messageId": record.message_id, "reason": reason, "deadLettered": True}
     )
 
 
@@ -107,9 +110,14 @@ def come_back_now(record: SQSRecord, queues: Queues) -> None:
 
 def _carried_attributes(record: SQSRecord) -> dict[str, MessageAttributeValueTypeDef]:
     """The first message's ID, which follows the image through its retries to the dead-letter queue."""
-    first = record.message_attributes.get(FIRST_MESSAGE_ATTRIBUTE)
-    first_id = first.string_value if first is not None and first.string_value else record.message_id
+    first_id = _attribute(record, FIRST_MESSAGE_ATTRIBUTE) or record.message_id
     return {FIRST_MESSAGE_ATTRIBUTE: {"DataType": "String", "StringValue": first_id}}
+
+
+def _attribute(record: SQSRecord, name: str) -> str | None:
+    # Indexing, not .get(): Powertools wraps the value only on [] (None when the attribute is absent).
+    attribute = record.message_attributes[name]
+    return attribute.string_value if attribute is not None else None
 
 
 def _number(value: int) -> MessageAttributeValueTypeDef:

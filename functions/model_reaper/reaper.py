@@ -95,7 +95,8 @@ def reap_abandoned_model(settings: Settings, clients: AwsClients, *, reaper_id: 
     if not lock.take(holder, as_owner=owner):
         return _leave_alone("run-in-progress", lockHolder="taken meanwhile")
     if holder.owner != NO_OWNER:
-        logger.warning("released the lock of a batch run that died", extra={"lockHolder": holder.owner})
+        # A run that died holding the lock (or a reaper whose hold expired) would make every later run skip.
+        logger.warning("took over the run lock of a holder that is gone", extra={"lockHolder": holder.owner})
     try:
         return _reap_under_lock(settings, clients)
     finally:

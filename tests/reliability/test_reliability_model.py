@@ -305,7 +305,7 @@ def test_two_runs_started_at_the_same_instant_let_one_work_and_neither_fail(
 def test_the_reaper_never_stops_a_model_a_live_run_uses(
     start_scenario: StartScenario, samples: list[tuple[str, bytes]], record: RecordRow
 ) -> None:
-    # Given a run that has answered its two images but, polling every 30 s, has not yet noticed: its model runs,
+    # Given a run that answered its two images but, polling every 30 s, has not yet noticed: its model runs,
     # its marker is set and the queue is empty, everything the reaper looks for in an abandoned model
     scenario = start_scenario(parameters={"PollIntervalSeconds": "30"})
     scenario.upload_many(samples[:2])

@@ -52,7 +52,7 @@ def detect(
         rekognition=rekognition,
         s3=s3,
         limiter=RateLimiter(4.0, clock=clock.now, sleep=clock.sleep),
-        deadline=Deadline(at=deadline, clock=clock.now),
+        deadline=Deadline(at=deadline),
         tally=tally if tally is not None else CountingTally(),
     )
 

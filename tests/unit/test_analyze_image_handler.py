@@ -33,15 +33,6 @@ ENCODED_EVENT_VERSION = "Wvd2rKJcS.L8nZ_3pQ1YV0gHk7hXz9mA"
 MISSING_OBJECT_MESSAGE = "The object no longer exists in S3: it was deleted before it could be analyzed."
 THROTTLING_CODES = ["ProvisionedThroughputExceededException", "ThrottlingException", "LimitExceededException"]
 
-# A message's attempt count and first ID travel in message attributes (settle.py); Powertools' SQSRecord
-# wraps an attribute only on item access (message_attributes[name]), and settle.py reads them with .get(),
-# which returns the raw dict: every message that carries the attributes crashes its own retry.
-ATTRIBUTE_DEFECT = (
-    "functions/analyze_image/settle.py:55 and :110 call record.message_attributes.get(name).string_value; "
-    "Powertools' SQSMessageAttributes.get() returns a plain dict, so a message carrying labelbatch-attempt "
-    "or labelbatch-first-message-id raises AttributeError instead of being retried or dead-lettered"
-)
-
 
 def assert_analyzed_between(analyzed_at: str, before: datetime, after: datetime) -> None:
     """analyzedAt is UTC ISO-8601 with milliseconds and a Z, taken while the handler ran."""
@@ -748,7 +739,6 @@ def test_a_failing_image_retries_its_whole_message(
                 attempt + 1,
                 "m-1st",
                 id=f"attempt-{attempt}",
-                marks=pytest.mark.xfail(strict=True, reason=ATTRIBUTE_DEFECT),
             )
             for attempt, delay in [(2, 20), (3, 40), (4, 80)]
         ],
@@ -784,7 +774,6 @@ def test_a_failed_message_waits_twice_as_long_after_each_attempt(
     assert failure_lines(log_records) == [retried("m-retry", reason, attempt=next_attempt - 1, delay=delay)]
 
 
-@pytest.mark.xfail(strict=True, reason=ATTRIBUTE_DEFECT)
 def test_the_fifth_failure_sends_the_message_to_the_dead_letter_queue(
     rekognition, bucket, make_notification, make_sqs_event, lambda_context, log_records, sqs
 ):
@@ -828,7 +817,6 @@ def test_a_retried_message_whose_image_is_answered_is_done(
     assert failure_lines(log_records) == []
 
 
-@pytest.mark.xfail(strict=True, reason=ATTRIBUTE_DEFECT)
 def test_a_retried_message_that_fails_again_goes_back_for_its_next_attempt(
     rekognition, bucket, load_event, lambda_context, sqs
 ):
@@ -1170,12 +1158,6 @@ def test_metrics_count_what_the_batch_met_once_per_invocation(
     assert sorted(emf["ModelLatency"]) == [62.5, 125.0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=f"{ATTRIBUTE_DEFECT}; and functions/analyze_image/app.py:70-71 adds RetriesScheduled after "
-    "retry_later() even when retry_later dead-lettered the message on its last attempt (expected: "
-    "MessagesDeadLettered, and no RetriesScheduled)",
-)
 def test_a_message_dead_lettered_on_its_last_attempt_counts_as_dead_lettered(
     rekognition, bucket, make_notification, make_sqs_event, lambda_context, capsys
 ):

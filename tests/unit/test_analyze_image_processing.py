@@ -38,7 +38,7 @@ def model_access(rekognition) -> ModelAccess:
     return ModelAccess(
         client=rekognition,
         limiter=RateLimiter(500.0, clock=lambda: 0.0, sleep=lambda _: None),
-        deadline=Deadline(at=60.0, clock=lambda: 0.0),
+        deadline=Deadline(at=60.0),
         tally=BatchTally(),
     )
 

@@ -9,12 +9,6 @@ from analyze_image.settle import attempt_of, retry_delay_seconds
 
 pytestmark = pytest.mark.unit
 
-ATTRIBUTE_DEFECT = (
-    "functions/analyze_image/settle.py:55 calls record.message_attributes.get(name).string_value; "
-    "Powertools' SQSMessageAttributes.get() returns a plain dict (only [] wraps it), so any delivery "
-    "carrying labelbatch-attempt raises AttributeError"
-)
-
 
 @pytest.mark.parametrize(
     ("attempt", "delay"),
@@ -56,7 +50,6 @@ def test_a_message_as_s3_sent_it_is_the_first_attempt_whatever_its_receive_count
     assert attempt_of(delivery()) == 1
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError, reason=ATTRIBUTE_DEFECT)
 @pytest.mark.parametrize(("value", "attempt"), [("2", 2), ("5", 5), ("two", 1), ("-3", 1)])
 def test_a_retried_message_carries_its_attempt(value, attempt):
     # A value that is not a whole number (a message edited by hand, say) counts as the first attempt.

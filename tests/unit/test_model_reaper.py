@@ -486,7 +486,7 @@ def test_takes_over_the_lock_of_a_run_that_died_holding_it(
     released = [
         (line["level"], line["lockHolder"])
         for line in log_records()
-        if line["message"] == "released the lock of a batch run that died"
+        if line["message"] == "took over the run lock of a holder that is gone"
     ]
     assert released == [("WARNING", RUN_ARN)]
 
