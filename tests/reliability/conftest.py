@@ -56,7 +56,8 @@ def start_scenario(capfd: pytest.CaptureFixture[str]) -> Iterator[StartScenario]
         *,
         emulator: EmulatorSettings = FAST_MODEL,
         parameters: Mapping[str, str] | None = None,
-        function_log_level: str = "ERROR",
+        # WARNING: the reason every failed message was retried or dead-lettered is in the log.
+        function_log_level: str = "WARNING",
     ) -> Scenario:
         assert not stacks, "one local stack per scenario: moto's services are per process"
         config = LocalStackConfig(

@@ -162,7 +162,7 @@ SCENARIOS: tuple[ScenarioSpec, ...] = (
         "image-keeps-failing",
         "test_an_image_that_keeps_failing_is_left_to_later_runs_then_dead_lettered",
         "An image that keeps failing",
-        "every call for one image answers 5xx; RetryDelaySeconds 1",
+        "every call for one image answers 5xx; RetryDelaySeconds 5",
     ),
     ScenarioSpec(
         "overrun-slow-model",

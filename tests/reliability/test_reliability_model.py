@@ -252,10 +252,10 @@ def test_an_image_that_keeps_failing_is_left_to_later_runs_then_dead_lettered(
     start_scenario: StartScenario, samples: list[tuple[str, bytes]], record: RecordRow
 ) -> None:
     # Given two images and a third whose every analysis fails for a reason outside it (the model answers it
-    # 5xx), with retries 1, 2, 4 and 8 s apart
+    # 5xx), with retries 5, 10, 20 and 40 s apart
     scenario = start_scenario(
         emulator=replace(FAST_MODEL, failing_key="keeps-failing"),
-        parameters={"RetryDelaySeconds": "1"},
+        parameters={"RetryDelaySeconds": "5"},
         function_log_level="INFO",
     )
     scenario.upload_many(samples[:2])
@@ -264,10 +264,11 @@ def test_an_image_that_keeps_failing_is_left_to_later_runs_then_dead_lettered(
     # When a run drains the queue
     first = scenario.run(status="SUCCEEDED", outcome="processed")
 
-    # Then it answered the two images and ended with the third waiting out its retry delay: the model did not
-    # wait for it
-    assert (first.waiting_after, first.retrying_after) == (0, 1)
+    # Then it answered the two images and ended after the third's first failure, leaving its retry to a later
+    # run instead of keeping the model running through the retry delay
     assert len(first.results_after) == 2
+    assert first.waiting_after + first.retrying_after == 1
+    assert [line["attempt"] for line in scenario.log.with_message("message failed")] == [1]
     # And the runs that came after each tried it once more, until its fifth attempt dead-lettered it
     scenario.run_retries()
     assert len(scenario.runs) == 5
