@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from labelbatch.local.deploy.model import EventSourceMappingSpec, FunctionSpec
 from labelbatch.local.execution_environment import (
@@ -38,6 +38,17 @@ class BatchOutcome:
     received: int
     deleted: int
     failed: int
+
+
+@dataclass
+class ConsumerStats:
+    """What the consumer did, as Lambda's metrics for the function would show it."""
+
+    invocations: int = 0
+    timed_out: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    """Invocation durations, added up (Lambda bills them)."""
 
 
 class QueueConsumer:
@@ -65,8 +76,7 @@ class QueueConsumer:
         # How many pollers may receive now: 0 while the mapping is not Enabled.
         self._active_pollers = 0
         self._stats_lock = threading.Lock()
-        self.batches = 0
-        self.invocation_errors = 0
+        self.stats = ConsumerStats()
 
     def start(self) -> None:
         self._supervisor = threading.Thread(target=self._supervise, name="consumer", daemon=True)
@@ -147,16 +157,18 @@ class QueueConsumer:
             invoked_function_arn=self._function_arn,
             timeout_seconds=self._function.timeout,
         )
+        started = time.monotonic()
         try:
             response = environment.invoke(event, context, timeout=self._function.timeout)
         except InvocationTimeoutError:
             # The environment was stopped, as Lambda stops it; the poller starts a new one for the next batch.
             log.warning("invocation timed out after %s s; batch returns to the queue", self._function.timeout)
-            return self._settle(messages, failed_ids=None)
+            return self._settle(messages, failed_ids=None, started=started, outcome="timed_out")
         except InvocationError as exc:
             log.error("invocation failed; the whole batch returns to the queue:\n%s", exc)
-            return self._settle(messages, failed_ids=None)
-        return self._settle(messages, failed_ids=self._reported_failures(response, messages))
+            return self._settle(messages, failed_ids=None, started=started, outcome="failed")
+        failed_ids = self._reported_failures(response, messages)
+        return self._settle(messages, failed_ids=failed_ids, started=started, outcome="ended")
 
     def _reported_failures(self, response: Any, messages: list[dict[str, Any]]) -> set[str] | None:
         """The message IDs the function reported as failed; None means the whole batch failed."""
@@ -175,7 +187,14 @@ class QueueConsumer:
             failed.add(identifier)
         return failed
 
-    def _settle(self, messages: list[dict[str, Any]], failed_ids: set[str] | None) -> BatchOutcome:
+    def _settle(
+        self,
+        messages: list[dict[str, Any]],
+        failed_ids: set[str] | None,
+        *,
+        started: float,
+        outcome: Literal["ended", "timed_out", "failed"],
+    ) -> BatchOutcome:
         succeeded = [] if failed_ids is None else [m for m in messages if m["MessageId"] not in failed_ids]
         for start in range(0, len(succeeded), 10):
             chunk = succeeded[start : start + 10]
@@ -184,8 +203,10 @@ class QueueConsumer:
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)],
             )
         with self._stats_lock:
-            self.batches += 1
-            self.invocation_errors += failed_ids is None
+            self.stats.invocations += 1
+            self.stats.timed_out += outcome == "timed_out"
+            self.stats.failed += outcome == "failed"
+            self.stats.seconds += time.monotonic() - started
         return BatchOutcome(
             received=len(messages), deleted=len(succeeded), failed=len(messages) - len(succeeded)
         )
