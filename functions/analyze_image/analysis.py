@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
     from analyze_image.notification import ObjectEvent
-    from analyze_image.pacing import Deadline, RateLimiter
+    from analyze_image.pacing import CallPacer, Deadline
 
 # Rekognition's answers for an image it will never analyze, whatever the retry: such an image gets an error
 # result, so the team sees why, instead of cycling through the queue into the dead-letter queue.
@@ -95,7 +95,7 @@ def detect_custom_labels(
     min_confidence: float | None,
     rekognition: CustomLabelsApi,
     s3: S3Client,
-    limiter: RateLimiter,
+    pacer: CallPacer,
     deadline: Deadline,
     tally: Tally,
 ) -> Labels | ImageProblem:
@@ -108,7 +108,7 @@ def detect_custom_labels(
         request["MinConfidence"] = min_confidence
     faults = 0
     while True:
-        if not limiter.acquire(deadline.at):
+        if not pacer.acquire(deadline.at):
             raise OutOfTimeError(f"no time left to analyze {_url(image)} in this invocation")
         started = time.perf_counter()
         try:

@@ -1,16 +1,14 @@
 """Lambda entry point of AnalyzeImageFunction (handler `analyze_image.app.handler`).
 
-The records of a batch are analyzed side by side, each in a thread of its own, at this execution
-environment's pace (pacing.py), so that an invocation keeps its share of the model busy whatever the model's
-latency. A record whose message was answered, retried later or dead-lettered succeeds; only a record the
-invocation had no time for fails, and it comes back at once (settle.py): the event source mapping reports
-batch item failures.
+The records of a batch are analyzed side by side, each in a thread of its own, at this execution environment's
+pace of one call a second (pacing.py), so that a slow answer does not hold back the next call. A record whose
+message was answered, retried later or dead-lettered succeeds; only a record the invocation had no time for
+fails, and it comes back at once (settle.py): the event source mapping reports batch item failures.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Final
 
@@ -23,10 +21,10 @@ from aws_lambda_powertools.utilities.batch import (
 from analyze_image.analysis import OutOfTimeError
 from analyze_image.clients import rekognition_client, s3_client, sqs_client
 from analyze_image.notification import InvalidNotificationError
-from analyze_image.pacing import Deadline, RateLimiter
+from analyze_image.pacing import CallPacer, Deadline
 from analyze_image.processing import BatchTally, ModelAccess, process_message
 from analyze_image.result import ResultKeyTooLongError
-from analyze_image.settings import Settings, get_settings
+from analyze_image.settings import get_settings
 from analyze_image.settle import Queues, come_back_now, dead_letter, retry_later
 from observability import logger, metrics, tracer
 
@@ -38,18 +36,15 @@ if TYPE_CHECKING:
 # A started image needs one model call (10 s read timeout), its result write and, at worst, a retry message:
 # no call starts later than this before the function timeout.
 DEADLINE_MARGIN_SECONDS: Final = 15
-# One thread per record of a full batch (the mapping's BatchSize).
+# A thread per record, for batches of up to ten (the mapping's BatchSize is 2): a model call that takes longer
+# than the pace does not hold back the next record's call.
 _ANALYSTS = ThreadPoolExecutor(max_workers=10, thread_name_prefix="analyst")
 _NO_RETRY_CAN_FIX: Final = (InvalidNotificationError, ResultKeyTooLongError)
 
+# This execution environment's pace, kept across its invocations.
+_PACER = CallPacer()
 # Every record fails alone; a batch whose records all ran out of time is not an error of the function.
 processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-
-
-@functools.cache
-def rate_limiter(calls_per_second: float) -> RateLimiter:
-    """This execution environment's pace, kept across invocations."""
-    return RateLimiter(calls_per_second)
 
 
 def handle_record(record: SQSRecord, model: ModelAccess) -> None:
@@ -75,10 +70,11 @@ def handle_record(record: SQSRecord, model: ModelAccess) -> None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    settings: Settings = get_settings()
+    # A configuration fault fails the whole invocation, loudly, before any record is touched.
+    get_settings()
     model = ModelAccess(
         client=rekognition_client(),
-        limiter=rate_limiter(settings.calls_per_second),
+        pacer=_PACER,
         deadline=Deadline.before_timeout(
             context.get_remaining_time_in_millis(), margin_seconds=DEADLINE_MARGIN_SECONDS
         ),

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.metrics import Metrics
     from mypy_boto3_s3 import S3Client
 
-    from analyze_image.pacing import Deadline, RateLimiter
+    from analyze_image.pacing import CallPacer, Deadline
     from analyze_image.settings import Settings
 
 
@@ -65,7 +65,7 @@ class ModelAccess:
     """How an invocation reaches the model: the client, the environment's pace, the time left, the tally."""
 
     client: CustomLabelsApi
-    limiter: RateLimiter
+    pacer: CallPacer
     deadline: Deadline
     tally: BatchTally
 
@@ -140,7 +140,7 @@ def _analyze(
         min_confidence=settings.min_confidence,
         rekognition=model.client,
         s3=s3,
-        limiter=model.limiter,
+        pacer=model.pacer,
         deadline=model.deadline,
         tally=model.tally,
     )

@@ -7,7 +7,6 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from analyze_image.pacing import INVOCATIONS_PER_INFERENCE_UNIT
 from analyze_image.settle import MAX_RETRY_DELAY_SECONDS
 
 _REQUIRED = (
@@ -17,7 +16,6 @@ _REQUIRED = (
     "IMAGE_QUEUE_URL",
     "DEAD_LETTER_QUEUE_URL",
     "RETRY_DELAY_SECONDS",
-    "TPS_PER_INFERENCE_UNIT",
 )
 
 
@@ -38,14 +36,6 @@ class Settings:
     dead_letter_queue_url: str
     # How long an image whose first analysis failed waits before it is tried again.
     retry_delay_seconds: int
-    # DetectCustomLabels calls per second one inference unit of the model serves.
-    tps_per_inference_unit: float
-
-    @property
-    def calls_per_second(self) -> float:
-        """This execution environment's share of the model: the batch run gives the consumer
-        INVOCATIONS_PER_INFERENCE_UNIT concurrent invocations per inference unit."""
-        return self.tps_per_inference_unit / INVOCATIONS_PER_INFERENCE_UNIT
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -71,19 +61,7 @@ class Settings:
             image_queue_url=env["IMAGE_QUEUE_URL"],
             dead_letter_queue_url=env["DEAD_LETTER_QUEUE_URL"],
             retry_delay_seconds=_parse_retry_delay(env["RETRY_DELAY_SECONDS"]),
-            tps_per_inference_unit=_parse_tps(env["TPS_PER_INFERENCE_UNIT"]),
         )
-
-
-def _parse_tps(raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise SettingsError(f"TPS_PER_INFERENCE_UNIT must be a positive number, got {raw!r}") from exc
-    # The comparison also rejects NaN; infinity would mean no pacing at all.
-    if not 0 < value < float("inf"):
-        raise SettingsError(f"TPS_PER_INFERENCE_UNIT must be a positive number, got {raw!r}")
-    return value
 
 
 def _parse_retry_delay(raw: str) -> int:

@@ -263,15 +263,43 @@ def test_settings_turn_minutes_into_seconds_with_a_table_large_enough() -> None:
     assert text.count("States.ArrayGetItem(States.ArrayRange(0, 59940, 60), ") == 2
 
 
-def test_the_consumer_is_sized_at_two_invocations_per_inference_unit(states: dict[str, Any]) -> None:
-    # The function paces each invocation at TpsPerInferenceUnit / INVOCATIONS_PER_INFERENCE_UNIT: the
-    # definition's sizing must double the units, or the model would be under- or overrun.
-    from analyze_image.pacing import INVOCATIONS_PER_INFERENCE_UNIT
+def test_the_consumer_gets_one_invocation_per_call_a_second_the_model_serves(states: dict[str, Any]) -> None:
+    # Each invocation starts at most one call a second (pacing.py proves why that never overruns the model),
+    # so the sizing multiplies the units by TpsPerInferenceUnit: the n-th multiple of it in a range of 1,000.
+    from analyze_image.pacing import CALL_INTERVAL_SECONDS
 
-    assert INVOCATIONS_PER_INFERENCE_UNIT == 2
-    for name in ("Two Invocations Per Maximum Unit", "Two Invocations Per Inference Unit"):
-        units = states[name]["Parameters"]["inferenceUnits.$"]
-        assert states[name]["Parameters"]["consumerConcurrency.$"] == f"States.MathAdd({units}, {units})"
+    assert CALL_INTERVAL_SECONDS > 1
+    for name, units in (
+        ("Invocations For Maximum Units", f"{DESCRIPTION}.MaxInferenceUnits"),
+        ("Invocations For Inference Units", f"{DESCRIPTION}.MinInferenceUnits"),
+    ):
+        assert states[name]["Parameters"]["consumerConcurrency.$"] == (
+            f"States.ArrayGetItem(States.ArrayRange(0, 999, $.settings.tpsPerInferenceUnit), {units})"
+        )
+    settings = states["Load Settings"]["Parameters"]["settings"]
+    assert settings["mostUnitsPaced.$"] == (
+        "States.MathAdd(States.ArrayLength(States.ArrayRange(0, 999, ${TpsPerInferenceUnit})), -1)"
+    )
+
+
+def test_units_beyond_the_range_get_the_largest_consumer_instead(states: dict[str, Any]) -> None:
+    # An index past the range's end fails the run with States.Runtime, which no Catch catches: every rule that
+    # multiplies is preceded by one that sends more units than the range holds to Largest Consumer.
+    rules = states["What Next?"]["Choices"]
+    targets = [rule["Next"] for rule in rules]
+    for name, units in (
+        ("Invocations For Maximum Units", "MaxInferenceUnits"),
+        ("Invocations For Inference Units", "MinInferenceUnits"),
+    ):
+        guard = next(
+            rule
+            for rule in rules[: targets.index(name)]
+            if rule["Next"] == "Largest Consumer"
+            and {"Variable": f"{DESCRIPTION}.{units}", "NumericGreaterThanPath": "$.settings.mostUnitsPaced"}
+            in rule["And"]
+        )
+        assert guard
+    assert states["Largest Consumer"]["Parameters"]["consumerConcurrency"] == 1000
 
 
 # What each SDK call the definition reads from always returns (AWS's API references): a ResultSelector that

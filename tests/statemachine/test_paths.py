@@ -58,7 +58,7 @@ LOOK_FOR_TEST_EVENTS = (
 OBSERVE = states("Check Model", "Check Consumer", "What Next?")
 POLL = states("Wait For Next Poll", "Tick Clock") + READ_BACKLOG + OBSERVE
 START_MODEL = states("Mark Model Started By Run", "Auto-Scaling Configured?", "Start Model")
-ENABLE_CONSUMER = states("Two Invocations Per Inference Unit", "Record Model Running", "Enable Consumer")
+ENABLE_CONSUMER = states("Invocations For Inference Units", "Record Model Running", "Enable Consumer")
 DRAINED = states("Batch Done")
 SUMMARY = states("Summarize Run")
 FAILURE = states("Run Failed")
@@ -139,8 +139,8 @@ def test_HappyPath(stack: StackUnderTest, images: list[SampleImage]) -> None:
     assert run.output["outcome"] == "processed"
     assert run.output["backlogAtStart"] == 2
     assert (run.output["modelStartedByRun"], run.output["modelStoppedByRun"]) == (True, True)
-    # sized to the model: two concurrent invocations per inference unit
-    assert (run.output["inferenceUnits"], run.output["consumerConcurrency"]) == (1, 2)
+    # sized to the model: one invocation per call a second its unit serves (the emulator's 10)
+    assert (run.output["inferenceUnits"], run.output["consumerConcurrency"]) == (1, 10)
     assert len(stack.result_documents()) == 2
     assert_clean_stop(stack)
     assert (stack.model_usage()["startCalls"], stack.model_usage()["stopCalls"]) == (1, 1)

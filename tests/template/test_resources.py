@@ -317,7 +317,7 @@ def test_the_consumer_is_one_explicit_mapping_that_starts_disabled(resources: Re
         "Enabled": False,
         "EventSourceArn": {"Fn::GetAtt": ["ImageQueue", "Arn"]},
         "FunctionName": {"Ref": "AnalyzeImageFunction"},
-        "BatchSize": 10,
+        "BatchSize": 2,
         "MaximumBatchingWindowInSeconds": 0,
         "FunctionResponseTypes": ["ReportBatchItemFailures"],
         "ScalingConfig": {"MaximumConcurrency": {"Ref": "ConsumerMaxConcurrency"}},

@@ -29,7 +29,7 @@ from moto import mock_aws
 
 from analyze_image import analysis, app
 from analyze_image.clients import rekognition_client, s3_client, sqs_client
-from analyze_image.pacing import Deadline, RateLimiter
+from analyze_image.pacing import CallPacer, Deadline
 from analyze_image.settings import get_settings
 from observability import logger, metrics
 
@@ -89,6 +89,9 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(metrics, "namespace", NAMESPACE)
     monkeypatch.setattr(metrics, "service", SERVICE)
     metrics.clear_metrics()
+    # Each test is a fresh execution environment, whose pace (a millisecond here) never holds a test up; the
+    # pacing tests use the real interval on a fake clock.
+    monkeypatch.setattr(app, "_PACER", CallPacer(interval=0.001))
     _clear_caches()
     yield
     _clear_caches()
@@ -100,16 +103,11 @@ def _clear_caches() -> None:
     rekognition_client.cache_clear()
     s3_client.cache_clear()
     sqs_client.cache_clear()
-    # The pace is kept per execution environment: each test is a fresh one.
-    app.rate_limiter.cache_clear()
 
 
 @pytest.fixture
 def function_environment(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """The variables the template gives AnalyzeImageFunction; tests change single values with monkeypatch.
-
-    TPS_PER_INFERENCE_UNIT is high enough (500 calls per second per environment) that pacing never holds a
-    test up; the pacing tests set their own and a fake clock."""
+    """The variables the template gives AnalyzeImageFunction; tests change single values with monkeypatch."""
     env = {
         "IMAGE_BUCKET": BUCKET,
         "INPUT_PREFIX": "images/",
@@ -119,7 +117,6 @@ def function_environment(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
         "IMAGE_QUEUE_URL": IMAGE_QUEUE_URL,
         "DEAD_LETTER_QUEUE_URL": DEAD_LETTER_QUEUE_URL,
         "RETRY_DELAY_SECONDS": "10",
-        "TPS_PER_INFERENCE_UNIT": "1000",
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -407,9 +404,7 @@ def fake_clock(monkeypatch: pytest.MonkeyPatch, rekognition: ScriptedRekognition
     Only for batches of one record: the threads of several records would advance the clock in no fixed order.
     """
     clock = FakeClock()
-    monkeypatch.setattr(
-        app, "RateLimiter", functools.partial(RateLimiter, clock=clock.now, sleep=clock.sleep)
-    )
+    monkeypatch.setattr(app, "_PACER", CallPacer(clock=clock.now, sleep=clock.sleep))
 
     class ClockedDeadline:
         @staticmethod

@@ -18,7 +18,7 @@ from analyze_image.analysis import (
     detect_custom_labels,
 )
 from analyze_image.notification import ObjectEvent
-from analyze_image.pacing import Deadline, RateLimiter
+from analyze_image.pacing import CallPacer, Deadline
 
 pytestmark = pytest.mark.unit
 
@@ -51,7 +51,7 @@ def detect(
         min_confidence=None,
         rekognition=rekognition,
         s3=s3,
-        limiter=RateLimiter(4.0, clock=clock.now, sleep=clock.sleep),
+        pacer=CallPacer(0.25, clock=clock.now, sleep=clock.sleep),
         deadline=Deadline(at=deadline),
         tally=tally if tally is not None else CountingTally(),
     )
@@ -73,21 +73,21 @@ def test_throttling_is_asked_again_at_the_pace_until_the_model_answers(code, rek
     # Then the calls go at the pace, the labels come back with the answered call's own latency, and each
     # throttle is counted
     assert outcome == Labels(custom_labels=labels, latency_ms=125.0)
-    assert rekognition.call_times == [100.0, 100.0, 100.25, 100.5]
+    assert rekognition.call_times == [100.0, 100.25, 100.5, 100.75]
     assert tally.counts == {"ModelThrottles": 3}
 
 
 def test_an_image_throttled_until_the_deadline_runs_out_of_time(rekognition, clock):
     # Given a deadline 0.5 s away and a model that throttles every call
-    for _ in range(4):
+    for _ in range(3):
         rekognition.expect_error(KEY, "ThrottlingException")
     tally = CountingTally()
 
     # When the image is analyzed / Then it runs out of time after the last slot before the deadline
     with pytest.raises(OutOfTimeError, match=f"^no time left to analyze {URL} in this invocation$"):
         detect(rekognition, clock, deadline=100.5, tally=tally)
-    assert rekognition.call_times == [100.0, 100.0, 100.25, 100.5]
-    assert tally.counts == {"ModelThrottles": 4}
+    assert rekognition.call_times == [100.0, 100.25, 100.5]
+    assert tally.counts == {"ModelThrottles": 3}
 
 
 def test_no_call_is_made_once_the_deadline_has_passed(rekognition, clock):
@@ -108,7 +108,7 @@ def test_a_service_fault_gets_three_tries_in_all(code, status, rekognition, cloc
         AnalysisFailedError, match=f"^DetectCustomLabels failed with {code} for {URL}$"
     ) as raised:
         detect(rekognition, clock)
-    assert rekognition.call_times == [100.0, 100.0, 100.25]
+    assert rekognition.call_times == [100.0, 100.25, 100.5]
     assert isinstance(raised.value.__cause__, ClientError)
 
 

@@ -1015,20 +1015,19 @@ def test_an_image_throttled_until_the_deadline_comes_back_at_once(
     capsys,
     sqs,
 ):
-    # Given 1 call per second per environment (TPS_PER_INFERENCE_UNIT 2), 20 s left (so no call may start
-    # after 5 s) and a model that throttles every call
-    monkeypatch.setenv("TPS_PER_INFERENCE_UNIT", "2")
+    # Given an environment's pace of one call every 1.02 s, 20 s left (so no call may start after 5 s) and a
+    # model that throttles every call
     lambda_context.remaining_ms = 20_000
-    for _ in range(7):
+    for _ in range(5):
         rekognition.expect_error("images/busy.jpg", "ThrottlingException", message="Rate exceeded")
 
     # When the function handles the image
     response = app.handler(make_sqs_event(("m-busy", make_notification("images/busy.jpg"))), lambda_context)
 
-    # Then it asks at the pace (two at once after the pause, then one a second) up to the deadline and not
-    # after it; the message comes back at once as a batch item failure, with no error logged
-    assert rekognition.call_times == [0.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
-    assert fake_clock.sleeps == [1.0, 1.0, 1.0, 1.0, 1.0]
+    # Then it asks at the pace up to the deadline and not after it; the message comes back at once as a batch
+    # item failure, with no error logged
+    assert rekognition.call_times == pytest.approx([0.0, 1.02, 2.04, 3.06, 4.08])
+    assert fake_clock.sleeps == pytest.approx([1.02] * 4)
     assert response == {"batchItemFailures": [{"itemIdentifier": "m-busy"}]}
     assert sqs.made_visible() == ["AQEB-m-busy"]
     assert sqs.sent == []
@@ -1036,7 +1035,7 @@ def test_an_image_throttled_until_the_deadline_comes_back_at_once(
     assert errors_logged(log_records) == []
     assert failure_lines(log_records) == []
     emf = emitted_metrics(capsys.readouterr().out)
-    assert (emf["ModelThrottles"], emf["ImagesDeferred"]) == ([7.0], [1.0])
+    assert (emf["ModelThrottles"], emf["ImagesDeferred"]) == ([5.0], [1.0])
 
 
 def test_a_message_sqs_will_not_make_visible_still_fails_its_record(
@@ -1067,31 +1066,28 @@ def test_a_message_sqs_will_not_make_visible_still_fails_its_record(
     ]
 
 
-def test_model_calls_go_at_half_an_inference_units_tps(
-    monkeypatch, fake_clock, rekognition, bucket, make_notification, make_sqs_event, lambda_context
+def test_model_calls_start_a_pace_apart_even_after_a_pause(
+    fake_clock, rekognition, bucket, make_notification, make_sqs_event, lambda_context
 ):
-    # Given TPS_PER_INFERENCE_UNIT 8, of which this environment may use half (two invocations per unit),
-    # and one message announcing five images
-    monkeypatch.setenv("TPS_PER_INFERENCE_UNIT", "8")
-    keys = [f"images/{name}.jpg" for name in "abcde"]
+    # Given one message announcing three images, in an environment whose last call was long ago
+    keys = [f"images/{name}.jpg" for name in "abc"]
     for key in keys:
         rekognition.expect_labels(key)
     body = json.dumps({"Records": [json.loads(make_notification(key))["Records"][0] for key in keys]})
 
     # When the function handles it
-    response = app.handler(make_sqs_event(("m-five", body)), lambda_context)
+    response = app.handler(make_sqs_event(("m-three", body)), lambda_context)
 
-    # Then after the first two (the credit of a pause) the calls are 0.25 s apart: 4 per second
+    # Then the calls start 1.02 s apart, the first at once: no burst makes up for the pause
     assert response == {"batchItemFailures": []}
-    assert rekognition.call_times == [0.0, 0.0, 0.25, 0.5, 0.75]
-    assert fake_clock.sleeps == [0.25, 0.25, 0.25]
+    assert rekognition.call_times == pytest.approx([0.0, 1.02, 2.04])
+    assert fake_clock.sleeps == pytest.approx([1.02, 1.02])
 
 
 def test_the_pace_carries_over_to_the_next_invocation(
-    monkeypatch, fake_clock, rekognition, bucket, make_notification, make_sqs_event, lambda_context
+    fake_clock, rekognition, bucket, make_notification, make_sqs_event, lambda_context
 ):
-    # Given 4 calls per second, and three invocations of one image each, back to back
-    monkeypatch.setenv("TPS_PER_INFERENCE_UNIT", "8")
+    # Given three invocations of one image each, back to back
     for name in "abc":
         rekognition.expect_labels(f"images/{name}.jpg")
 
@@ -1099,8 +1095,8 @@ def test_the_pace_carries_over_to_the_next_invocation(
     for name in "abc":
         app.handler(make_sqs_event((f"m-{name}", make_notification(f"images/{name}.jpg"))), lambda_context)
 
-    # Then the environment keeps one pace across them: a new invocation gets no fresh burst
-    assert rekognition.call_times == [0.0, 0.0, 0.25]
+    # Then the environment keeps one pace across them: a new invocation does not start a call sooner
+    assert rekognition.call_times == pytest.approx([0.0, 1.02, 2.04])
     assert bucket.result_keys() == ["results/a.jpg.json", "results/b.jpg.json", "results/c.jpg.json"]
 
 

@@ -6,72 +6,76 @@ import threading
 
 import pytest
 
-from analyze_image.pacing import Deadline, RateLimiter
+from analyze_image.pacing import CALL_INTERVAL_SECONDS, CallPacer, Deadline
 
 pytestmark = pytest.mark.unit
 
 LATER = 1e9
 
 
-def call_times(limiter: RateLimiter, clock, calls: int, *, deadline: float = LATER) -> list[float]:
+def call_times(pacer: CallPacer, clock, calls: int, *, deadline: float = LATER) -> list[float]:
     """When each of `calls` admitted calls went, one after the other."""
     times = []
     for _ in range(calls):
-        assert limiter.acquire(deadline)
+        assert pacer.acquire(deadline)
         times.append(clock.now())
     return times
 
 
-def test_calls_go_at_the_rate_after_one_call_of_burst(clock):
-    # Given a limiter of 4 calls per second, unused so far
-    limiter = RateLimiter(4.0, clock=clock.now, sleep=clock.sleep)
+def test_calls_start_an_interval_apart(clock):
+    # Given a pacer of 0.25 s, unused so far
+    pacer = CallPacer(0.25, clock=clock.now, sleep=clock.sleep)
 
-    # When six calls ask for a slot one after the other
-    times = call_times(limiter, clock, 6)
+    # When five calls ask for a slot one after the other
+    times = call_times(pacer, clock, 5)
 
-    # Then the first two go at once and the others 0.25 s apart: five calls in the first second, one more
-    # than the rate
-    assert times == [100.0, 100.0, 100.25, 100.5, 100.75, 101.0]
+    # Then the first goes at once and the others 0.25 s apart
+    assert times == [100.0, 100.25, 100.5, 100.75, 101.0]
     assert clock.sleeps == [0.25, 0.25, 0.25, 0.25]
 
 
-def test_a_pause_earns_one_call_of_credit_however_long(clock):
-    # Given a limiter of 4 calls per second that made three calls, then stayed unused for ten seconds
-    limiter = RateLimiter(4.0, clock=clock.now, sleep=clock.sleep)
-    call_times(limiter, clock, 3)
+def test_a_pause_earns_no_burst(clock):
+    # Given a pacer of 0.25 s that started three calls, then stayed unused for ten seconds
+    pacer = CallPacer(0.25, clock=clock.now, sleep=clock.sleep)
+    call_times(pacer, clock, 3)
     clock.advance(10.0)
 
     # When three more calls ask for a slot
-    times = call_times(limiter, clock, 3)
+    times = call_times(pacer, clock, 3)
 
-    # Then two go at once, not more, and the third waits its interval
-    assert times == [110.25, 110.25, 110.5]
-    assert clock.sleeps == [0.25, 0.25]
+    # Then only the first goes at once: two calls closer than the interval would break the bound the batch
+    # run's sizing relies on (pacing.py)
+    assert times == [110.5, 110.75, 111.0]
+    assert clock.sleeps == [0.25, 0.25, 0.25, 0.25]
+
+
+def test_the_default_interval_is_a_second_and_a_margin():
+    assert CallPacer().interval == CALL_INTERVAL_SECONDS == 1.02
 
 
 def test_a_call_whose_slot_comes_after_the_deadline_is_refused_without_waiting(clock):
-    # Given a limiter of 4 calls per second and a deadline 0.25 s away
-    limiter = RateLimiter(4.0, clock=clock.now, sleep=clock.sleep)
+    # Given a pacer of 0.25 s and a deadline 0.25 s away
+    pacer = CallPacer(0.25, clock=clock.now, sleep=clock.sleep)
     deadline = 100.25
 
     # When calls ask for a slot until one is refused
-    admitted = [limiter.acquire(deadline) for _ in range(4)]
+    admitted = [pacer.acquire(deadline) for _ in range(3)]
 
     # Then a slot exactly at the deadline is still given, the next is refused at once, without a sleep
-    assert admitted == [True, True, True, False]
+    assert admitted == [True, True, False]
     assert (clock.now(), clock.sleeps) == (100.25, [0.25])
     # ...and it reserved nothing: a caller with a later deadline gets the refused slot
-    assert call_times(limiter, clock, 1, deadline=101.0) == [100.5]
+    assert call_times(pacer, clock, 1, deadline=101.0) == [100.5]
 
 
-def test_threads_sharing_a_limiter_each_get_a_slot_of_their_own(clock):
-    # Given a limiter of 4 calls per second on a clock that stands still, and eight threads
-    limiter = RateLimiter(4.0, clock=clock.now, sleep=clock.sleeps.append)
+def test_threads_sharing_a_pacer_each_get_a_slot_of_their_own(clock):
+    # Given a pacer of 0.25 s on a clock that stands still, and eight threads
+    pacer = CallPacer(0.25, clock=clock.now, sleep=clock.sleeps.append)
     start = threading.Barrier(8, timeout=10)
 
     def call() -> None:
         start.wait()
-        assert limiter.acquire(LATER)
+        assert pacer.acquire(LATER)
 
     threads = [threading.Thread(target=call) for _ in range(8)]
 
@@ -81,18 +85,14 @@ def test_threads_sharing_a_limiter_each_get_a_slot_of_their_own(clock):
     for thread in threads:
         thread.join()
 
-    # Then two go at once and each other waits for a slot no other thread took
-    assert sorted(clock.sleeps) == [0.25, 0.5, 0.75, 1.0, 1.25, 1.5]
+    # Then one goes at once and each other waits for a slot no other thread took
+    assert sorted(clock.sleeps) == [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
 
 
-@pytest.mark.parametrize("rate", [0.0, -1.0])
-def test_a_rate_that_is_not_positive_is_refused(rate):
-    with pytest.raises(ValueError, match=f"^the rate must be positive, not {rate}$"):
-        RateLimiter(rate)
-
-
-def test_the_limiter_reports_its_rate():
-    assert RateLimiter(2.5).rate == 2.5
+@pytest.mark.parametrize("interval", [0.0, -1.0])
+def test_an_interval_that_is_not_positive_is_refused(interval):
+    with pytest.raises(ValueError, match=f"^the interval must be positive, not {interval}$"):
+        CallPacer(interval)
 
 
 @pytest.mark.parametrize(
@@ -110,8 +110,8 @@ def test_the_deadline_is_the_margin_before_the_timeout(remaining_ms, at):
 def test_no_call_starts_once_the_deadline_has_passed(clock):
     # Given an invocation that had only 14 s left: its deadline passed a second ago
     deadline = Deadline.before_timeout(14_000, margin_seconds=15, clock=clock.now)
-    limiter = RateLimiter(4.0, clock=clock.now, sleep=clock.sleep)
+    pacer = CallPacer(0.25, clock=clock.now, sleep=clock.sleep)
 
     # When the first call asks for a slot / Then it is refused without waiting
-    assert limiter.acquire(deadline.at) is False
+    assert pacer.acquire(deadline.at) is False
     assert clock.sleeps == []

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from analyze_image.clients import s3_client
-from analyze_image.pacing import Deadline, RateLimiter
+from analyze_image.pacing import CallPacer, Deadline
 from analyze_image.processing import BatchTally, ModelAccess, process_message
 from analyze_image.settings import Settings
 
@@ -37,7 +37,7 @@ def model_access(rekognition) -> ModelAccess:
     """The model at 500 calls per second with a minute to go, on a clock that stands still."""
     return ModelAccess(
         client=rekognition,
-        limiter=RateLimiter(500.0, clock=lambda: 0.0, sleep=lambda _: None),
+        pacer=CallPacer(0.002, clock=lambda: 0.0, sleep=lambda _: None),
         deadline=Deadline(at=60.0),
         tally=BatchTally(),
     )

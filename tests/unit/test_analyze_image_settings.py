@@ -19,7 +19,6 @@ ENV = {
     "IMAGE_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/labelbatch-images",
     "DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/labelbatch-images-dlq",
     "RETRY_DELAY_SECONDS": "10",
-    "TPS_PER_INFERENCE_UNIT": "5",
 }
 
 
@@ -33,7 +32,6 @@ def test_the_template_environment_becomes_typed_settings():
         image_queue_url="https://sqs.us-east-1.amazonaws.com/123456789012/labelbatch-images",
         dead_letter_queue_url="https://sqs.us-east-1.amazonaws.com/123456789012/labelbatch-images-dlq",
         retry_delay_seconds=10,
-        tps_per_inference_unit=5.0,
     )
 
 
@@ -64,7 +62,7 @@ def test_missing_variables_are_all_named():
         SettingsError,
         match=(
             r"^missing environment variables: DEAD_LETTER_QUEUE_URL, IMAGE_BUCKET, IMAGE_QUEUE_URL, "
-            r"PROJECT_VERSION_ARN, RESULTS_PREFIX, RETRY_DELAY_SECONDS, TPS_PER_INFERENCE_UNIT$"
+            r"PROJECT_VERSION_ARN, RESULTS_PREFIX, RETRY_DELAY_SECONDS$"
         ),
     ):
         Settings.from_env(env)
@@ -78,22 +76,6 @@ def test_a_retry_delay_outside_1_to_300_seconds_is_a_settings_error(raw):
         match=re.escape(f"RETRY_DELAY_SECONDS must be a whole number of seconds from 1 to 300, got {raw!r}"),
     ):
         Settings.from_env(ENV | {"RETRY_DELAY_SECONDS": raw})
-
-
-@pytest.mark.parametrize(("raw", "calls_per_second"), [("5", 2.5), ("8", 4.0), ("0.5", 0.25), ("12.5", 6.25)])
-def test_an_environment_calls_the_model_at_half_an_inference_units_tps(raw, calls_per_second):
-    # Each inference unit serves two concurrent invocations (the batch run sizes the consumer so).
-    settings = Settings.from_env(ENV | {"TPS_PER_INFERENCE_UNIT": raw})
-    assert (settings.tps_per_inference_unit, settings.calls_per_second) == (float(raw), calls_per_second)
-
-
-@pytest.mark.parametrize("raw", ["0", "-5", "five", "nan", "inf", "-inf", " "])
-def test_a_tps_that_is_not_a_positive_number_is_a_settings_error(raw):
-    # Zero or less would never call the model; infinity would not pace at all.
-    with pytest.raises(
-        SettingsError, match=re.escape(f"TPS_PER_INFERENCE_UNIT must be a positive number, got {raw!r}")
-    ):
-        Settings.from_env(ENV | {"TPS_PER_INFERENCE_UNIT": raw})
 
 
 def test_input_prefix_must_be_set_but_may_be_empty():

@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 import time
 import urllib.request
 import uuid
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,7 +32,7 @@ from werkzeug.wrappers import Request, Response
 from labelbatch.emulator import CustomLabelsEmulator, EmulatorSettings, RekognitionMiddleware, moto_s3_fetcher
 from labelbatch.emulator.model import demo_model_arns
 from labelbatch.local import moto_shims
-from labelbatch.local.consumer import QueueConsumer
+from labelbatch.local.consumer import ConsumerStats, QueueConsumer
 from labelbatch.local.deploy import deploy_stack
 from labelbatch.local.deploy.model import DeployedStack, ScheduleSpec
 from labelbatch.local.lambda_runtime import LambdaContext, load_handler, unload_function_modules
@@ -69,7 +71,8 @@ def local_parameters(config: LocalStackConfig) -> dict[str, str]:
         "ProjectArn": project_arn,
         "ProjectVersionArn": version_arn,
         # The consumer paces itself to the emulated model's capacity, as a deployment sets the real one's.
-        "TpsPerInferenceUnit": f"{config.emulator.tps_per_inference_unit:g}",
+        # What an operator would declare for this model: its calls per second, rounded down (at least 2).
+        "TpsPerInferenceUnit": str(max(2, int(config.emulator.tps_per_inference_unit))),
         "PollIntervalSeconds": str(config.poll_seconds),
         "ModelStartTimeoutMinutes": "5",
         "MaxRunMinutes": "30",
@@ -96,6 +99,25 @@ class _OutputsApi:
         return response(environ, start_response)
 
 
+class _RequestCounter:
+    """Counts the AWS requests the endpoint serves by service, from SigV4's credential scope, so that
+    benchmarks can price a run: every caller (handlers, the engine's SDK tasks, a user) signs its requests."""
+
+    _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: Any, start_response: Any) -> Any:
+        match = self._SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+        if match is not None:
+            with self._lock:
+                self.counts[match.group(1)] += 1
+        return self.app(environ, start_response)
+
+
 class LocalStack:
     """Start with `start()` (or use as a context manager); everything stops with `stop()`."""
 
@@ -109,6 +131,7 @@ class LocalStack:
         self._saved_environment: dict[str, str | None] = {}
         self.emulator: CustomLabelsEmulator | None = None
         self.deployed: DeployedStack | None = None
+        self._requests: _RequestCounter | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
@@ -131,8 +154,13 @@ class LocalStack:
         outputs_api = _OutputsApi(
             RekognitionMiddleware(DomainDispatcherApplication(create_backend_app), self.emulator)
         )
+        self._requests = _RequestCounter(outputs_api)
         self._server = make_server(
-            self.config.host, self.config.port, outputs_api, threaded=True, request_handler=MotoRequestHandler
+            self.config.host,
+            self.config.port,
+            self._requests,
+            threaded=True,
+            request_handler=MotoRequestHandler,
         )
         self._server_thread = threading.Thread(
             target=self._server.serve_forever, name="endpoint", daemon=True
@@ -192,6 +220,21 @@ class LocalStack:
         self.stop()
 
     # -- what callers use -----------------------------------------------------------------------------
+
+    def requests(self) -> Counter[str]:
+        """AWS requests served so far, by service (as SigV4 names them: s3, sqs, lambda, states, ...)."""
+        assert self._requests is not None, "the local stack is not started"
+        return Counter(self._requests.counts)
+
+    def consumer_stats(self) -> ConsumerStats:
+        """The invocations of the event source mappings' consumers, added up."""
+        total = ConsumerStats()
+        for consumer in self._consumers:
+            total.invocations += consumer.stats.invocations
+            total.timed_out += consumer.stats.timed_out
+            total.failed += consumer.stats.failed
+            total.seconds += consumer.stats.seconds
+        return total
 
     @property
     def endpoint_url(self) -> str:
