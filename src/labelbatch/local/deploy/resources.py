@@ -24,6 +24,7 @@ from labelbatch.local.deploy.intrinsics import partition_of
 from labelbatch.local.deploy.model import (
     EventSourceMappingSpec,
     FunctionSpec,
+    ResourceCreationError,
     ScheduleSpec,
     TemplateError,
 )
@@ -579,8 +580,17 @@ def _schedule(ctx: DeployContext, logical_id: str, props: Props) -> Created:
     return Created(ref=name, attributes={"Arn": arn})
 
 
+# The characters SSM allows in a parameter name (PutParameter's naming constraints). moto accepts any name,
+# but the template relies on SSM's refusal: NestedPrefixesAreRejected must stop a local deployment as on AWS.
+_SSM_PARAMETER_NAME = re.compile(r"[a-zA-Z0-9_.\-/]+")
+
+
 def _parameter(ctx: DeployContext, logical_id: str, props: Props) -> Created:
     name = props.opt_text("Name") or ctx.physical_name(logical_id, 1011)
+    if not _SSM_PARAMETER_NAME.fullmatch(name):
+        raise ResourceCreationError(
+            f"{props.where}: SSM refuses the parameter name {name!r} (letters, digits and _.-/ only)"
+        )
     parameter_type = props.text("Type")
     value = props.text("Value")
     arguments: dict[str, Any] = {"Name": name, "Type": parameter_type, "Value": value}
