@@ -180,22 +180,7 @@ def test_bucket_policy_denies_requests_without_tls(resources: Resources, resolve
         assert sorted(resolve(denied)) == [bucket_arn, f"{bucket_arn}/*"]
 
 
-@pytest.mark.parametrize(
-    "queue",
-    [
-        "ImageQueue",
-        pytest.param(
-            "ImageDeadLetterQueue",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=(
-                    "template.yaml gives ImageDeadLetterQueue no queue policy, so unlike ImageQueue it does "
-                    "not deny requests without TLS, though it holds the same S3 notifications"
-                ),
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("queue", ["ImageQueue", "ImageDeadLetterQueue"])
 def test_queue_policies_deny_requests_without_tls(
     resources: Resources, resolve: Resolver, queue: str
 ) -> None:
