@@ -46,7 +46,8 @@ def start_local_stack() -> Iterator[StartLocalStack]:
 
     yield start
     for stack in started:
-        # A run left RUNNING by a failed test would keep calling $MOTO_PORT, which the next stack reuses.
+        # A run left RUNNING by a failed test would keep calling the port of its SDK tasks, which the next
+        # stack reuses (moto_shims.SDK_TASK_PORT).
         stop_running_executions(stack.client("stepfunctions"), stack.outputs["StateMachineArn"])
         stack.stop()
 

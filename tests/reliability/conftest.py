@@ -80,7 +80,8 @@ def start_scenario(capfd: pytest.CaptureFixture[str]) -> Iterator[StartScenario]
 
     yield start
     for view in stacks:
-        # A run left RUNNING by a failed scenario would keep calling $MOTO_PORT, which the next stack reuses.
+        # A run left RUNNING by a failed scenario would keep calling the port of its SDK tasks, which the next
+        # stack reuses (moto_shims.SDK_TASK_PORT).
         stop_running_executions(view.client("stepfunctions"), view.outputs["StateMachineArn"])
         view.local.stop()
 

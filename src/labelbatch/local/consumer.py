@@ -4,8 +4,9 @@ While the mapping is Enabled it receives batches with the mapping's batch size a
 many pollers as the mapping's current ScalingConfig.MaximumConcurrency allows (a batch run sets it when it
 enables the mapping), invokes the real handler, deletes what succeeded and leaves failures to the queue's
 visibility timeout and redrive policy, as Lambda does. Each poller invokes in an execution environment of its
-own (a process, see execution_environment.py), created when it first has a batch and replaced once stopped
-(after a timeout, for example). moto's own dispatch is switched off (moto_shims).
+own (a process forked from the function's template, see execution_environment.py), created when it first has a
+batch and replaced once stopped (after a timeout, for example). moto's own dispatch is switched off
+(moto_shims).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, Literal
 from labelbatch.local.deploy.model import EventSourceMappingSpec, FunctionSpec
 from labelbatch.local.execution_environment import (
     ExecutionEnvironment,
+    FunctionRuntime,
     InvocationError,
     InvocationTimeoutError,
 )
@@ -59,6 +61,7 @@ class QueueConsumer:
         *,
         mapping: EventSourceMappingSpec,
         function: FunctionSpec,
+        runtime: FunctionRuntime,
         function_arn: str,
         lambda_client: Any,
         sqs_client: Any,
@@ -66,6 +69,7 @@ class QueueConsumer:
     ) -> None:
         self._mapping = mapping
         self._function = function
+        self._runtime = runtime
         self._function_arn = function_arn
         self._lambda = lambda_client
         self._sqs = sqs_client
@@ -119,7 +123,7 @@ class QueueConsumer:
                     if not messages:
                         continue
                     if environment is None or not environment.running:
-                        environment = self._new_environment()
+                        environment = self._runtime.new_environment()
                     self.process(environment, messages)
                 except Exception:
                     # A poller must outlive any single failure, as Lambda's does; the cause is logged.
@@ -128,9 +132,6 @@ class QueueConsumer:
         finally:
             if environment is not None:
                 environment.close()
-
-    def _new_environment(self) -> ExecutionEnvironment:
-        return ExecutionEnvironment(self._function.code_dir, self._function.handler)
 
     def _receive_batch(self) -> list[dict[str, Any]]:
         batch: list[dict[str, Any]] = []

@@ -27,6 +27,7 @@ from moto.stepfunctions.parser.asl.component.state.choice.comparison.operator.fa
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import (
     StateTaskServiceAwsSdk,
 )
+from moto.stepfunctions.parser.asl.utils import boto_client as engine_boto_client
 from moto.stepfunctions.parser.asl.utils import json_path as engine_json_path
 
 # Step Functions names SDK errors "<Service>.<Error>Exception" with the service in PascalCase as the
@@ -60,6 +61,8 @@ class MappingSwitch:
 
 
 MAPPING_SWITCH = MappingSwitch()
+# The port of the endpoint the engine's SDK tasks call (the local stack's).
+SDK_TASK_PORT = 5000
 
 
 def apply_moto_shims() -> None:
@@ -74,7 +77,14 @@ def apply_moto_shims() -> None:
         _select_one_value_with_definite_paths()
         _notify_object_versions()
         _switch_mappings_over_time()
+        _call_the_local_stack_from_sdk_tasks()
         _applied = True
+
+
+def _call_the_local_stack_from_sdk_tasks() -> None:
+    """moto's engine sends each SDK task to the port in $MOTO_PORT, read as the task runs: the local stack
+    would have to set a variable of this whole process. SDK_TASK_PORT says it instead."""
+    engine_boto_client.moto_server_port = lambda: str(SDK_TASK_PORT)  # type: ignore[attr-defined]
 
 
 def _stop_moto_lambda_dispatch() -> None:

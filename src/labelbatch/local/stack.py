@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import threading
 import time
@@ -35,7 +34,8 @@ from labelbatch.local import moto_shims
 from labelbatch.local.consumer import ConsumerStats, QueueConsumer
 from labelbatch.local.deploy import deploy_stack
 from labelbatch.local.deploy.model import DeployedStack, ScheduleSpec
-from labelbatch.local.lambda_runtime import LambdaContext, load_handler, unload_function_modules
+from labelbatch.local.execution_environment import FunctionRuntime
+from labelbatch.local.lambda_runtime import LambdaContext
 from labelbatch.local.scheduler import LocalScheduler
 
 REPOSITORY = Path(__file__).resolve().parents[3]
@@ -57,7 +57,8 @@ class LocalStackConfig:
     emulator: EmulatorSettings = field(
         default_factory=lambda: EmulatorSettings(start_seconds=3, stop_seconds=1)
     )
-    # Handler logs and EMF metric lines go to stdout as in Lambda; the demo quiets them.
+    # Handler logs and EMF metric lines go to this process's stderr (execution_environment.py); the demo
+    # quiets them.
     function_log_level: str = "INFO"
     function_metrics: bool = True
     # How the event source mapping switches on and off: at once, unless a test plays AWS's slow switches.
@@ -128,7 +129,7 @@ class LocalStack:
         self._server_thread: threading.Thread | None = None
         self._consumers: list[QueueConsumer] = []
         self._scheduler: LocalScheduler | None = None
-        self._saved_environment: dict[str, str | None] = {}
+        self._runtimes: dict[str, FunctionRuntime] = {}
         self.emulator: CustomLabelsEmulator | None = None
         self.deployed: DeployedStack | None = None
         self._requests: _RequestCounter | None = None
@@ -166,8 +167,7 @@ class LocalStack:
             target=self._server.serve_forever, name="endpoint", daemon=True
         )
         self._server_thread.start()
-        # The engine's SDK tasks call http://localhost:$MOTO_PORT.
-        self._set_environment({"MOTO_PORT": str(self._server.server_address[1])})
+        moto_shims.SDK_TASK_PORT = self._server.server_address[1]
         self._reset_moto()
         try:
             self.deployed = deploy_stack(
@@ -180,12 +180,12 @@ class LocalStack:
                 account_id=DEFAULT_ACCOUNT_ID,
             )
             outputs_api.outputs = dict(self.deployed.outputs)
-            self._set_environment(self._function_environment())
-            # Cold start, as a new deployment gets new execution environments. Unloading at stop() is not
-            # enough: anything else in this process (a test module, a conftest) may have imported the function
-            # code first, with another environment, and Powertools built its objects then (a Metrics object
-            # without a namespace made every invocation fail with SchemaValidationError).
-            self._unload_function_modules()
+            self._runtimes = {
+                logical_id: FunctionRuntime(
+                    function.code_dir, function.handler, self._function_variables(function.environment)
+                )
+                for logical_id, function in self.deployed.functions.items()
+            }
             self._start_consumers()
             if self.config.schedule:
                 self._scheduler = LocalScheduler(
@@ -210,8 +210,9 @@ class LocalStack:
         if self._server_thread is not None:
             self._server_thread.join()
             self._server_thread = None
-        self._unload_function_modules()
-        self._restore_environment()
+        for runtime in self._runtimes.values():
+            runtime.close()
+        self._runtimes = {}
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -278,17 +279,21 @@ class LocalStack:
         )
 
     def invoke(self, function_logical_id: str, event: dict[str, Any]) -> Any:
-        """Invoke a function's real handler in-process with a Lambda-like context."""
+        """Invoke a function's real handler in an execution environment of its own, as Lambda does when no
+        warm one is free; InvocationError carries the handler's traceback."""
         assert self.deployed is not None
         function = self.deployed.functions[function_logical_id]
-        handler = load_handler(function.code_dir, function.handler)
         context = LambdaContext(
             function_name=function.name,
             memory_limit_in_mb=function.memory,
             invoked_function_arn=self._function_arn(function.name),
             timeout_seconds=function.timeout,
         )
-        return handler(event, context)
+        environment = self._runtimes[function_logical_id].new_environment()
+        try:
+            return environment.invoke(event, context, timeout=function.timeout)
+        finally:
+            environment.close()
 
     def wait_for_execution(self, execution_arn: str, timeout: float = 300) -> dict[str, Any]:
         """Block until the execution ends; returns DescribeExecution's answer."""
@@ -326,11 +331,6 @@ class LocalStack:
         )
         return str(response["executionArn"])
 
-    def _unload_function_modules(self) -> None:
-        if self.deployed is not None:
-            for code_dir in {function.code_dir for function in self.deployed.functions.values()}:
-                unload_function_modules(code_dir)
-
     def _function_arn(self, function_name: str) -> str:
         return f"arn:aws:lambda:{self.config.region}:{DEFAULT_ACCOUNT_ID}:function:{function_name}"
 
@@ -341,6 +341,7 @@ class LocalStack:
             consumer = QueueConsumer(
                 mapping=mapping,
                 function=function,
+                runtime=self._runtimes[mapping.function_logical_id],
                 function_arn=self._function_arn(function.name),
                 lambda_client=self.client("lambda"),
                 sqs_client=self.client("sqs"),
@@ -349,17 +350,11 @@ class LocalStack:
             consumer.start()
             self._consumers.append(consumer)
 
-    def _function_environment(self) -> dict[str, str]:
-        """One process hosts every function, so their variables must agree where they overlap."""
-        assert self.deployed is not None
-        environment: dict[str, str] = {}
-        for function in self.deployed.functions.values():
-            for name, value in function.environment.items():
-                if environment.setdefault(name, value) != value:
-                    raise ValueError(f"functions disagree on environment variable {name}")
+    def _function_variables(self, declared: Mapping[str, str]) -> dict[str, str]:
+        """A function's variables as the template declares them, and what the Lambda runtime adds, pointed at
+        the local endpoint."""
         return {
-            **environment,
-            # What the Lambda runtime provides, pointed at the local endpoint.
+            **declared,
             "AWS_ENDPOINT_URL": self.endpoint_url,
             "AWS_DEFAULT_REGION": self.config.region,
             "AWS_REGION": self.config.region,
@@ -370,19 +365,6 @@ class LocalStack:
             "POWERTOOLS_LOG_LEVEL": self.config.function_log_level,
             "POWERTOOLS_METRICS_DISABLED": "false" if self.config.function_metrics else "true",
         }
-
-    def _set_environment(self, variables: Mapping[str, str]) -> None:
-        for name, value in variables.items():
-            self._saved_environment.setdefault(name, os.environ.get(name))
-            os.environ[name] = value
-
-    def _restore_environment(self) -> None:
-        for name, value in self._saved_environment.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        self._saved_environment = {}
 
 
 @contextmanager
