@@ -13,8 +13,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: setup demo test lint validate test-unit test-template test-statemachine test-emulator test-e2e \
-	test-reliability reliability bench clean
+.PHONY: setup demo test lint validate reliability bench clean
 
 setup: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed
 
@@ -44,9 +43,9 @@ demo: $(VENV)/.installed
 	$(BIN)/labelbatch demo
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check functions src tests benchmarks
-	$(BIN)/ruff format --check functions src tests benchmarks
-	$(BIN)/mypy functions src benchmarks
+	$(BIN)/ruff check functions src tests bench
+	$(BIN)/ruff format --check functions src tests bench
+	$(BIN)/mypy functions src bench
 
 validate: setup
 	$(BIN)/sam validate --lint
@@ -64,13 +63,14 @@ test: lint validate
 reliability: $(VENV)/.installed
 	LABELBATCH_RELIABILITY=full $(BIN)/pytest -m reliability -n 2
 
-test-unit test-template test-statemachine test-emulator test-e2e test-reliability: $(VENV)/.installed
-	$(BIN)/pytest -m $(patsubst test-%,%,$@)
+# One tier of tests/, named after its folder: make test-unit, test-template, test-statemachine, test-emulator,
+# test-local, test-e2e, test-reliability (reduced), test-bench.
+test-%: $(VENV)/.installed
+	$(BIN)/pytest -m $*
 
-# Medians and ratios, never asserted: the machine is shared and noisy.
+# Figures, never asserted (the machine is shared and noisy): bench/results.json and docs/PERFORMANCE.md.
 bench: $(VENV)/.installed
-	$(BIN)/python benchmarks/bench_pipeline.py --images 60 --repeat 3 --concurrency 2 5 10
-	$(BIN)/python benchmarks/bench_retries.py --images 20 --repeat 1 --error-fraction 0.5 --retry-delay 10 300
+	$(BIN)/python bench/drain.py
 
 clean:
 	rm -rf $(VENV) .tools node_modules .aws-sam .pytest_cache .mypy_cache .ruff_cache demo-results

@@ -54,6 +54,7 @@ FUNCTION_MEMORY_GB = 256 / 1024
 TPS_PER_UNIT = 5.0
 LATENCY_MS = 100.0
 POLL_SECONDS = 2
+POISON_KEY = "poison"
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,8 @@ class Setting:
     latency_ms: float = LATENCY_MS
     poll_seconds: int = POLL_SECONDS
     start_seconds: float = 1.0
+    poison: bool = False
+    """One more image, whose every analysis fails (the emulator answers InternalServerError)."""
 
     @property
     def capacity_per_second(self) -> float:
@@ -143,6 +146,7 @@ def local_stack(setting: Setting) -> Iterator[LocalStack]:
             tps_per_inference_unit=setting.tps_per_unit,
             latency_ms=setting.latency_ms,
             throttle_fraction=setting.throttle_fraction,
+            failing_key=POISON_KEY if setting.poison else "",
         ),
     )
     with LocalStack(config) as stack:
@@ -157,6 +161,8 @@ def measure(setting: Setting, bodies: list[bytes]) -> Measurement:
         # The deployment's s3:TestEvent: a fresh stack's first run removes it, which is not what is measured.
         sqs.purge_queue(QueueUrl=outputs["ImageQueueUrl"])
         keys = [f"{outputs['InputPrefix']}bench/{index:05d}.png" for index in range(setting.images)]
+        if setting.poison:
+            keys.append(f"{outputs['InputPrefix']}bench/{POISON_KEY}.png")
         with ThreadPoolExecutor(max_workers=8) as pool:
             list(
                 pool.map(
@@ -187,7 +193,7 @@ def measure(setting: Setting, bodies: list[bytes]) -> Measurement:
             error_results=sum(1 for status in results.values() if status == "error"),
             dead_lettered=dead_lettered,
             still_waiting=still_waiting,
-            lost=setting.images - len(results) - dead_lettered - still_waiting,
+            lost=len(keys) - len(results) - dead_lettered - still_waiting,
             successful_calls=int(usage["successfulCalls"]),
             calls=int(usage["detectCustomLabelsCalls"]),
             capacity_throttled_calls=int(usage["capacityThrottledCalls"]),
@@ -253,43 +259,40 @@ def plan(smoke: bool) -> dict[str, list[Setting]]:
     if smoke:
         return {
             "throughput": [Setting(images=20, units=1)],
-            "saturation": [Setting(images=20, units=1, concurrency_override=8, throttle_fraction=0.3)],
-            "overhead": [Setting(images=20, units=1)],
+            "saturation": [Setting(images=20, units=1, concurrency_override=10, throttle_fraction=0.3)],
         }
-    throughput = [Setting(images=2000, units=units) for units in (1, 2, 4, 8)]
-    throughput.append(Setting(images=2000, units=1, max_units=4))
     return {
-        "throughput": throughput,
-        # 2 units need 4 concurrent invocations; the override gives four times that.
-        "saturation": [Setting(images=2000, units=2, concurrency_override=16, throttle_fraction=0.3)],
-        "overhead": [Setting(images=images, units=2) for images in (100, 1000, 5000)],
+        "throughput": [
+            *(Setting(images=2000, units=units) for units in (1, 2, 4, 8)),
+            Setting(images=2000, units=1, max_units=4),
+        ],
+        # 2 units need 10 concurrent invocations (5 calls a second each); the override gives four times that.
+        "saturation": [Setting(images=2000, units=2, concurrency_override=40, throttle_fraction=0.3)],
+        "overhead": [
+            *(Setting(images=images, units=2) for images in (10, 100, 1000, 5000)),
+            Setting(images=100, units=2, poison=True),
+        ],
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--smoke", action="store_true", help="one small run of each kind")
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    arguments = parser.parse_args()
-
+def run(smoke: bool) -> dict[str, Any]:
+    """Every measurement of the plan, as bench/results.json keeps them."""
     bodies = sample_bodies(20)
     sections: dict[str, Any] = {}
-    for name, settings in plan(arguments.smoke).items():
+    for name, settings in plan(smoke).items():
         sections[name] = []
         for setting in settings:
             started = time.monotonic()
             result = measure(setting, bodies)
             sections[name].append(_row(result))
             print(f"{name}: {_summary(result)} ({time.monotonic() - started:.0f} s)", flush=True)
-    if not arguments.smoke:
+    if not smoke:
         sections["demo"] = [_row(demo_overhead())]
         sections["idleRunTransitions"] = idle_run_transitions()
         idle = sections["idleRunTransitions"]
         print(f"demo: {_summary_row(sections['demo'][0])}; idle run: {idle} transitions")
-    document = {
-        "command": "make bench" if not arguments.smoke else "bench/drain.py --smoke",
+    return {
+        "command": "bench/drain.py --smoke" if smoke else "make bench",
         "measuredAt": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {
             "cpus": os.cpu_count(),
@@ -299,10 +302,20 @@ def main() -> None:
         "prices": PRICES,
         **sections,
     }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--smoke", action="store_true", help="one small run of each kind, printed only")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    arguments = parser.parse_args()
+    document = run(arguments.smoke)
     if arguments.smoke:
         print(json.dumps(document, indent=2))
-        return
-    _merge(arguments.out, "drain", document)
+    else:
+        _merge(arguments.out, "drain", document)
 
 
 def _row(result: Measurement) -> dict[str, Any]:

@@ -1,8 +1,10 @@
-"""The local-stack fixtures shared by tests/e2e and tests/statemachine/test_paths.py."""
+"""What every suite shares: each test's tier marker, and the local-stack fixtures of tests/e2e,
+tests/statemachine/test_paths.py and tests/bench."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +12,14 @@ from e2e.stack_helpers import FAST_MODEL, StackUnderTest, StartLocalStack, stop_
 from labelbatch.emulator import EmulatorSettings
 from labelbatch.local.moto_shims import MappingSwitch
 from labelbatch.local.stack import LocalStack, LocalStackConfig
+
+TESTS = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test's tier is its folder (tests/<tier>/...): `pytest -m <tier>` (make test-<tier>) runs one."""
+    for item in items:
+        item.add_marker(item.path.relative_to(TESTS).parts[0])
 
 
 @pytest.fixture

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import pytest
-
 from e2e.stack_helpers import StackUnderTest, assert_labels_match
 from labelbatch.images import SampleImage
-
-pytestmark = pytest.mark.e2e
 
 STOPPED_OR_STOPPING = {"STOPPING", "STOPPED"}
 

@@ -14,8 +14,6 @@ from labelbatch.emulator import CustomLabelsEmulator, RekognitionMiddleware
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-pytestmark = pytest.mark.emulator
-
 
 def test_get_reports_status_usage_and_settings(stack: Any) -> None:
     # When the model is read through the control API before anything happened

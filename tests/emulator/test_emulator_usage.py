@@ -9,8 +9,6 @@ import pytest
 from botocore.exceptions import ClientError
 from PIL import Image
 
-pytestmark = pytest.mark.emulator
-
 
 def test_usage_adds_up_across_two_runs(stack: Any, s3: Any, bucket: str) -> None:
     # Given an image in S3 and a model started with 2 inference units

@@ -29,8 +29,6 @@ from labelbatch.local.deploy import (
     deploy_stack,
 )
 
-pytestmark = pytest.mark.e2e
-
 FIXTURE_STACK = "fixture"
 POWERTOOLS_LAYER = (
     "arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-x86_64:37"

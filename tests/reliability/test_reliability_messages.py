@@ -13,7 +13,6 @@ from reliability.harness import FAST_MODEL, RecordRow, StartScenario, Unusable, 
 from reliability.inputs import s3_notification, sample_bodies
 
 # The reaper, invoked in-process, emits no metric when it leaves the model alone; Powertools warns about it.
-pytestmark = [pytest.mark.reliability, pytest.mark.filterwarnings("ignore:No application metrics to publish")]
 
 
 @pytest.fixture(scope="module")

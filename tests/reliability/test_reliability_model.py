@@ -19,7 +19,6 @@ from reliability.harness import (
 from reliability.inputs import sample_bodies
 
 # The reaper, invoked in-process, emits no metric when it leaves the model alone; Powertools warns about it.
-pytestmark = [pytest.mark.reliability, pytest.mark.filterwarnings("ignore:No application metrics to publish")]
 
 
 @pytest.fixture(scope="module")

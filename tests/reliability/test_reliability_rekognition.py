@@ -15,7 +15,6 @@ from reliability.inputs import many, sample_bodies
 from reliability.table import Sizes
 
 # The reaper, invoked in-process, emits no metric when it leaves the model alone; Powertools warns about it.
-pytestmark = [pytest.mark.reliability, pytest.mark.filterwarnings("ignore:No application metrics to publish")]
 
 # An image whose analysis failed comes back after the function's back-off, starting at this many seconds.
 FAST_RETRIES = {"RetryDelaySeconds": "2"}

@@ -11,8 +11,6 @@ from typing import Any
 import networkx as nx
 import pytest
 
-pytestmark = pytest.mark.statemachine
-
 DEFINITION_PATH = Path(__file__).resolve().parents[2] / "statemachine" / "batch_run.asl.json"
 BODY = "Process Waiting Images"
 SWITCH_OFF_ENTRY = "Anything To Switch Off?"

@@ -16,8 +16,6 @@ from e2e.stack_helpers import FAST_MODEL, Execution, StackUnderTest, StartLocalS
 from labelbatch.images import SampleImage, generate_sample_images
 from labelbatch.local.moto_shims import MappingSwitch
 
-pytestmark = pytest.mark.statemachine
-
 STOPPED_OR_STOPPING = {"STOPPING", "STOPPED"}
 # The template's minimum for ModelStartTimeoutMinutes.
 MODEL_START_TIMEOUT_MINUTES = 1

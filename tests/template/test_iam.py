@@ -9,8 +9,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from .support import (
     ACCOUNT,
     EXAMPLE_PROJECT_ARN,
@@ -23,8 +21,6 @@ from .support import (
     sdk_tasks,
     substituted_definition,
 )
-
-pytestmark = pytest.mark.template
 
 Resources = dict[str, dict[str, Any]]
 Grants = dict[str, dict[str, set[str]]]

@@ -11,13 +11,10 @@ import re
 from typing import Any
 
 import botocore.loaders
-import pytest
 
 from labelbatch.local.deploy import StackPlan
 
 from .support import ACCOUNT, NAME_PROPERTIES, STACK_GUID, example_evaluator, plan
-
-pytestmark = pytest.mark.template
 
 # CloudFormation: a stack name starts with a letter, holds letters, digits and hyphens, and has 128 at most.
 STACK_NAME_PATTERN = re.compile(r"[a-zA-Z][-a-zA-Z0-9]{0,127}")

@@ -17,8 +17,6 @@ from labelbatch.local.deploy.intrinsics import resolve_parameters
 
 from .support import EXAMPLE_PARAMETERS, EXAMPLE_PROJECT_ARN, EXAMPLE_PROJECT_VERSION_ARN, plan
 
-pytestmark = pytest.mark.template
-
 # The contract: deployments, samconfig files and the ops CLI name these.
 PARAMETER_NAMES = {
     "ProjectArn",

@@ -18,8 +18,6 @@ from labelbatch.local.deploy.intrinsics import TemplateEvaluator, resolve_parame
 
 from .support import EXAMPLE_PARAMETERS, Resolver
 
-pytestmark = pytest.mark.template
-
 GUARD = "NestedPrefixesAreRejected"
 # What SSM accepts as a parameter name (PutParameter's naming constraints): letters, digits, _.- and "/".
 SSM_PARAMETER_NAME = re.compile(r"[a-zA-Z0-9_.\-/]+")

@@ -34,8 +34,6 @@ from .support import (
     substituted_definition,
 )
 
-pytestmark = pytest.mark.template
-
 Resources = dict[str, dict[str, Any]]
 
 # The stack outputs the ops CLI, the local stack and the end-to-end tests read (DESIGN.md's contract).

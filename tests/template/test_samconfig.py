@@ -14,8 +14,6 @@ from labelbatch.local.deploy.intrinsics import resolve_parameters
 
 from .support import EXAMPLE_PARAMETERS, REPO_ROOT, of_type
 
-pytestmark = pytest.mark.template
-
 SAMCONFIG_PATH = REPO_ROOT / "samconfig.toml"
 
 

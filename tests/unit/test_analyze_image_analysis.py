@@ -20,8 +20,6 @@ from analyze_image.analysis import (
 from analyze_image.notification import ObjectEvent
 from analyze_image.pacing import CallPacer, Deadline
 
-pytestmark = pytest.mark.unit
-
 BUCKET = "labelbatch-images-example"
 KEY = "images/a.jpg"
 URL = f"s3://{BUCKET}/{KEY}"

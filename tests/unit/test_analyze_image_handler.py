@@ -16,8 +16,6 @@ from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnec
 from analyze_image import app
 from analyze_image.settings import SettingsError
 
-pytestmark = pytest.mark.unit
-
 BUCKET = "labelbatch-images-example"
 # The queues of conftest.function_environment.
 IMAGE_QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/labelbatch-ImageQueue-EXAMPLE"

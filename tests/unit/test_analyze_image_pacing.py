@@ -8,8 +8,6 @@ import pytest
 
 from analyze_image.pacing import CALL_INTERVAL_SECONDS, CallPacer, Deadline
 
-pytestmark = pytest.mark.unit
-
 LATER = 1e9
 
 

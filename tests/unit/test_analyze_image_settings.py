@@ -8,8 +8,6 @@ import pytest
 
 from analyze_image.settings import Settings, SettingsError, get_settings
 
-pytestmark = pytest.mark.unit
-
 ENV = {
     "IMAGE_BUCKET": "labelbatch-images-example",
     "INPUT_PREFIX": "images/",

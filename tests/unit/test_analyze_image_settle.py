@@ -7,8 +7,6 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from analyze_image.settle import attempt_of, retry_delay_seconds
 
-pytestmark = pytest.mark.unit
-
 
 @pytest.mark.parametrize(
     ("attempt", "delay"),

@@ -27,8 +27,6 @@ from model_reaper.reaper import (
 )
 from model_reaper.settings import Settings, SettingsError, get_settings
 
-pytestmark = pytest.mark.unit
-
 ACCOUNT = "123456789012"
 PROJECT_ARN = f"arn:aws:rekognition:us-east-1:{ACCOUNT}:project/defects/1761990000000"
 VERSION_NAME = "defects.2025-11-01T10.00.00"

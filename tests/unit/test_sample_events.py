@@ -10,8 +10,6 @@ import boto3
 import pytest
 from moto import mock_aws
 
-pytestmark = pytest.mark.unit
-
 EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
 SQS_EVENTS = sorted(path.name for path in EVENTS_DIR.glob("sqs_*.json"))
 # The messages the function itself sent back carry message attributes; S3's own carry none.
