@@ -10,7 +10,10 @@ from labelbatch.planning.model import Billing, ModelSpec
 
 pytestmark = pytest.mark.planning
 
-MODEL = ModelSpec(tps_per_inference_unit=5.0, start_seconds=600.0, start_spread_seconds=0.0)
+# In flight only while analyzed (1 / C): results at 0.2 s.
+MODEL = ModelSpec(
+    tps_per_inference_unit=5.0, in_flight_seconds=0.0, start_seconds=600.0, start_spread_seconds=0.0
+)
 WEEK = 7 * DAY_SECONDS
 
 
@@ -48,7 +51,7 @@ def test_the_reference_sample_keeps_the_model_an_hour_past_its_first_check() -> 
 
 
 def test_the_reference_sample_checks_the_start_every_15_minutes() -> None:
-    slow_start = ModelSpec(start_seconds=1000.0, start_spread_seconds=0.0)
+    slow_start = ModelSpec(start_seconds=1000.0, start_spread_seconds=0.0, in_flight_seconds=0.0)
     outcome = ReferenceSample().simulate(uploads(1.0), slow_start)
     # RUNNING at 1,000 s after the start is seen by the second check, at 1,800 s.
     assert outcome.latencies == pytest.approx((3600 + 1800 + 0.2 - 1.0,))

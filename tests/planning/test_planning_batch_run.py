@@ -12,7 +12,10 @@ from labelbatch.planning.model import Billing, ModelSpec
 pytestmark = pytest.mark.planning
 
 # A start of exactly 10 minutes, 5 images a second per unit: every figure below can be worked out by hand.
-MODEL = ModelSpec(tps_per_inference_unit=5.0, start_seconds=600.0, start_spread_seconds=0.0)
+# In flight only while analyzed (1 / C): results at 0.2 s.
+MODEL = ModelSpec(
+    tps_per_inference_unit=5.0, in_flight_seconds=0.0, start_seconds=600.0, start_spread_seconds=0.0
+)
 HOURLY = BatchRun()
 
 
@@ -47,7 +50,9 @@ def test_two_empty_readings_cost_one_more_poll_interval() -> None:
 
 def test_the_poll_that_sees_running_comes_up_to_one_interval_late() -> None:
     # A 630 s start is seen by the 11th poll (660 s): 30 s RUNNING before the consumer is on.
-    outcome = month(HOURLY, uploads(1.0), ModelSpec(start_seconds=630.0, start_spread_seconds=0.0))
+    outcome = month(
+        HOURLY, uploads(1.0), ModelSpec(start_seconds=630.0, start_spread_seconds=0.0, in_flight_seconds=0.0)
+    )
     assert outcome.running_seconds == pytest.approx(30.0 + 60.0)
     assert outcome.latencies == pytest.approx((3600 + 660 + 0.2 - 1.0,))
 
@@ -96,7 +101,9 @@ def test_ticks_during_a_run_are_skipped() -> None:
 
 def test_a_start_the_run_cannot_wait_for_fails_and_leaves_the_images() -> None:
     outcome = month(
-        BatchRun(max_start_polls=5), uploads(1.0), ModelSpec(start_seconds=600, start_spread_seconds=0)
+        BatchRun(max_start_polls=5),
+        uploads(1.0),
+        ModelSpec(start_seconds=600, start_spread_seconds=0, in_flight_seconds=0.0),
     )
     assert outcome.failed_runs == outcome.runs
     assert outcome.running_seconds == 0.0
@@ -116,7 +123,7 @@ def test_a_drain_longer_than_the_run_allows_times_out() -> None:
 def test_a_model_still_stopping_delays_the_next_start() -> None:
     # The first run stops the model at 4,260 s; the stop takes 3,000 s, so the 7,200 s run polls until 7,260 s
     # (the model is STOPPED at 7,260 s) and only then starts it.
-    slow_stop = ModelSpec(start_seconds=600, start_spread_seconds=0, stop_seconds=3000)
+    slow_stop = ModelSpec(start_seconds=600, start_spread_seconds=0, stop_seconds=3000, in_flight_seconds=0.0)
     outcome = month(HOURLY, uploads(1.0, 4300.0), slow_stop)
     assert outcome.latencies[0] == pytest.approx(7260 + 600 + 0.2 - 4300.0)
 
@@ -173,3 +180,29 @@ def test_model_time_after_the_month_is_not_billed_in_it() -> None:
 def test_a_policy_without_schedule_or_trigger_is_refused() -> None:
     with pytest.raises(ValueError, match="schedule"):
         BatchRun(schedule_seconds=None)
+
+
+def test_the_steps_around_the_drain_are_model_time_too() -> None:
+    # 2 s from the fire to the start call, 5 s to switch the consumer on (the drain's clock starts then),
+    # 3 s before it takes its first image, 4 s from the last reading to the stop call.
+    policy = BatchRun(
+        run_setup_seconds=2.0,
+        consumer_enable_seconds=5.0,
+        consumer_lag_seconds=3.0,
+        consumer_disable_seconds=4.0,
+    )
+    outcome = month(policy, uploads(1.0))
+    # RUNNING at 3602 + 600; the 10th poll sees it at once; the clock starts 5 s later, the reading comes 60 s
+    # after that, and the stop 4 s later.
+    assert outcome.running_seconds == pytest.approx(5.0 + 60.0 + 4.0)
+    assert outcome.latencies == pytest.approx((3602 + 600 + 5 + 3 + 0.2 - 1.0,))
+
+
+def test_an_image_in_flight_keeps_the_queue_from_reading_empty() -> None:
+    # Each image is in flight 70 s (a slow batch): the 60 s reading still counts it, the 120 s one does not.
+    slow = ModelSpec(
+        tps_per_inference_unit=5.0, in_flight_seconds=70.0, start_seconds=600.0, start_spread_seconds=0.0
+    )
+    outcome = month(HOURLY, uploads(1.0), slow)
+    assert outcome.running_seconds == pytest.approx(120.0)
+    assert outcome.latencies == pytest.approx((3600 + 600 + 70 - 1.0,))

@@ -26,7 +26,7 @@ class AlwaysOn:
         return f"model RUNNING all month with {self.inference_units} inference unit(s), consumer always on"
 
     def simulate(self, arrivals: Arrivals, model: ModelSpec, seed: int = 1) -> Outcome:
-        queue = ImageQueue(arrivals)
+        queue = ImageQueue(arrivals, model.in_flight_seconds)
         meter = Meter(arrivals.horizon)
         queue.serve(0.0, math.inf, model.capacity(self.inference_units))
         meter.running(0.0, arrivals.horizon, self.inference_units)
@@ -53,7 +53,7 @@ class BusinessWindow:
         )
 
     def simulate(self, arrivals: Arrivals, model: ModelSpec, seed: int = 1) -> Outcome:
-        queue = ImageQueue(arrivals)
+        queue = ImageQueue(arrivals, model.in_flight_seconds)
         meter = Meter(arrivals.horizon)
         starts = model.start_durations(seed)
         capacity = model.capacity(self.inference_units)
@@ -95,7 +95,7 @@ class ReferenceSample:
         )
 
     def simulate(self, arrivals: Arrivals, model: ModelSpec, seed: int = 1) -> Outcome:
-        queue = ImageQueue(arrivals)
+        queue = ImageQueue(arrivals, model.in_flight_seconds)
         meter = Meter(arrivals.horizon)
         starts = model.start_durations(seed)
         capacity = model.capacity(self.inference_units)

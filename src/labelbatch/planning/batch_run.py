@@ -77,8 +77,12 @@ class BatchRun:
     """Wait until the next reading as long as the images waiting at the last one need at capacity (at least
     the drain interval): a long drain then takes a few readings, not one per interval."""
     empty_readings_to_end: int = 1
+    run_setup_seconds: float = 0.0
+    """From the fire to the start call (the guard, the backlog count, the marker: transitions only)."""
     consumer_enable_seconds: float = 0.0
-    """From the poll that sees RUNNING to the consumer taking images; the drain's clock starts then."""
+    """From the poll that sees RUNNING to the start of the drain's clock (consumer enabled, confirmed)."""
+    consumer_lag_seconds: float = 0.0
+    """From the start of the drain's clock to the consumer's first image (pollers waking, cold starts)."""
     consumer_disable_seconds: float = 0.0
     """From the reading that ends the drain to the stop call (consumer off, in-flight batches)."""
     model_start_timeout_seconds: float = 30 * 60.0
@@ -154,7 +158,7 @@ class _Month:
         self.policy = policy
         self.arrivals = arrivals
         self.model = model
-        self.queue = ImageQueue(arrivals)
+        self.queue = ImageQueue(arrivals, model.in_flight_seconds)
         self.meter = Meter(arrivals.horizon)
         self.starts: StartDurations = model.start_durations(seed)
         self.stopped_at = -math.inf
@@ -187,10 +191,10 @@ class _Month:
         steps = policy.transitions
         poll = policy.poll_seconds
         start_polls_left = min(policy.max_start_polls, math.floor(policy.model_start_timeout_seconds / poll))
-        start_call = fired
-        if self.stopped_at > fired:
+        start_call = fired + policy.run_setup_seconds
+        if self.stopped_at > start_call:
             # The model is still STOPPING: the run polls until it is STOPPED, then starts it.
-            waited = math.ceil((self.stopped_at - fired) / poll - _EPSILON)
+            waited = math.ceil((self.stopped_at - start_call) / poll - _EPSILON)
             start_call += waited * poll
             start_polls_left -= waited
         units = policy.units_for(backlog, model)
@@ -219,6 +223,7 @@ class _Month:
         """Readings from `since` on; returns (the reading that ends the drain, whether it timed out)."""
         policy, queue = self.policy, self.queue
         interval = policy.drain_interval
+        serving = since + policy.consumer_lag_seconds
         empty_in_a_row = 0
         readings = 0
         reading = since
@@ -227,13 +232,13 @@ class _Month:
             warm = reading - since < policy.min_run_seconds
             wait = interval
             if policy.drain_wait_from_backlog and not warm:
-                wait = max(interval, queue.waiting(reading, since, capacity) / capacity)
+                wait = max(interval, queue.waiting(reading, serving, capacity) / capacity)
             readings += 1
             reading += wait
-            queue.serve(since, reading, capacity)
+            queue.serve(serving, reading, capacity)
             if reading - since < policy.min_run_seconds:
                 empty_in_a_row = 0
-            elif queue.nothing_waiting(reading, since, capacity):
+            elif queue.nothing_waiting(reading, serving, capacity):
                 empty_in_a_row += 1
             else:
                 empty_in_a_row = 0

@@ -64,6 +64,13 @@ _BILLING_TITLES = {
     help="Starts vary uniformly by this much either way (default: a third of --start-minutes).",
 )
 @click.option(
+    "--in-flight-seconds",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Seconds from the consumer's receive to an image's result (a batch analyzed, results written).",
+)
+@click.option(
     "--price-per-inference-unit-hour",
     type=click.FloatRange(min=0),
     default=4.0,
@@ -96,6 +103,7 @@ def plan(
     inference_units: int,
     start_minutes: float,
     start_spread_minutes: float | None,
+    in_flight_seconds: float,
     price_per_inference_unit_hour: float,
     schedule: str,
     poll_seconds: int,
@@ -118,6 +126,7 @@ def plan(
             tps_per_inference_unit=tps_per_inference_unit,
             start_seconds=start_minutes * 60,
             start_spread_seconds=spread * 60,
+            in_flight_seconds=in_flight_seconds,
             price_per_inference_unit_hour=price_per_inference_unit_hour,
         ),
         deployment=Deployment(

@@ -27,6 +27,9 @@ class ModelSpec:
     """
 
     tps_per_inference_unit: float = 5.0
+    in_flight_seconds: float = 1.0
+    """From the consumer's receive to an image's result (its batch analyzed, results written, messages
+    deleted): how long a reading still counts it. Never less than 1 / capacity."""
     start_seconds: float = 15 * 60
     start_spread_seconds: float = 5 * 60
     stop_seconds: float = 0.0
@@ -37,8 +40,8 @@ class ModelSpec:
             raise ValueError("tps_per_inference_unit must be positive")
         if not 0 <= self.start_spread_seconds <= self.start_seconds:
             raise ValueError("start_spread_seconds must be between 0 and start_seconds")
-        if self.stop_seconds < 0 or self.price_per_inference_unit_hour < 0:
-            raise ValueError("stop_seconds and price_per_inference_unit_hour must not be negative")
+        if self.stop_seconds < 0 or self.price_per_inference_unit_hour < 0 or self.in_flight_seconds < 0:
+            raise ValueError("stop_seconds, in_flight_seconds and the price must not be negative")
 
     def capacity(self, inference_units: int) -> float:
         """Images a second the model serves with `inference_units`."""

@@ -134,7 +134,8 @@ class PlanReport:
             (
                 "queue",
                 "readings are instantaneous (visible + in flight); the consumer serves first in, first out "
-                "at the model's capacity; SQS keeps an image 14 days",
+                f"at the model's capacity, each image in flight {model.in_flight_seconds:g} s from receive "
+                "to result; SQS keeps an image 14 days",
             ),
             (
                 "billing",
