@@ -105,13 +105,8 @@ def generate(
     seed: int = 1,
     max_lots: int = DEFAULT_MAX_LOTS,
     shape: PatternShape | None = None,
-    random_within: bool = True,
 ) -> Arrivals:
-    """A month (or `days`) of uploads; the same arguments always give the same times.
-
-    `random_within=False` spaces a trickle lot's images evenly instead: quicker to read inside, but more
-    regular than a Poisson process (the cost search uses it for its first pass).
-    """
+    """A month (or `days`) of uploads; the same arguments always give the same times."""
     if images_per_day <= 0:
         raise ValueError(f"images_per_day must be positive, not {images_per_day}")
     shape = shape or PatternShape()
@@ -132,7 +127,7 @@ def generate(
         starts=starts,
         weight=weight,
         horizon=horizon,
-        random_within=random_within and pattern is Pattern.TRICKLE,
+        random_within=pattern is Pattern.TRICKLE,
         seed=seed,
     )
 

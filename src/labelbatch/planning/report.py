@@ -24,9 +24,6 @@ from labelbatch.planning.policy import Policy
 from labelbatch.planning.search import Found, cheapest_within, settings_to_try, simulate_all
 from labelbatch.schedule_expression import rate_expression
 
-SEARCH_MAX_LOTS = 10_000
-_CONFIRMED_CANDIDATES = 4
-
 
 @dataclass(frozen=True)
 class PlanRequest:
@@ -185,38 +182,12 @@ def make_report(request: PlanRequest) -> PlanReport:
     ]
     best: dict[Billing, Found | None] = {}
     if request.p95_target_seconds is not None:
-        # The search tries dozens of settings on coarser, evenly spaced lots, then simulates each winner as
-        # finely as the rows.
-        coarse = generate(
-            request.pattern,
-            request.images_per_day,
-            seed=request.seed,
-            max_lots=SEARCH_MAX_LOTS,
-            random_within=False,
-        )
-        found = simulate_all(settings_to_try(request.deployment), coarse, request.model, request.seed)
-        for billing in Billing:
-            best[billing] = _confirmed(found, request, arrivals, billing)
+        found = simulate_all(settings_to_try(request.deployment), arrivals, request.model, request.seed)
+        best = {
+            billing: cheapest_within(found, request.p95_target_seconds, billing, request.model)
+            for billing in Billing
+        }
     return PlanReport(request=request, arrivals=arrivals, rows=rows, best=best)
-
-
-def _confirmed(
-    found: list[Found], request: PlanRequest, arrivals: Arrivals, billing: Billing
-) -> Found | None:
-    """The cheapest coarse candidate that meets the target once simulated finely. Coarse lots blur latency
-    by up to a lot's service time, so candidates within 10% of the target are tried, cheapest first."""
-    assert request.p95_target_seconds is not None
-    target, model = request.p95_target_seconds, request.model
-    remaining = list(found)
-    for _ in range(_CONFIRMED_CANDIDATES):
-        candidate = cheapest_within(remaining, target * 1.1, billing, model)
-        if candidate is None:
-            return None
-        remaining.remove(candidate)
-        fine = Found(candidate.policy, candidate.policy.simulate(arrivals, model, request.seed))
-        if cheapest_within([fine], target, billing, model) is not None:
-            return fine
-    return None
 
 
 def _period(found: Found) -> float:
