@@ -71,6 +71,8 @@ test-%: $(VENV)/.installed
 # Figures, never asserted (the machine is shared and noisy): bench/results.json and docs/PERFORMANCE.md.
 bench: $(VENV)/.installed
 	$(BIN)/python bench/drain.py
+	$(BIN)/python bench/cost_policy.py
+	$(BIN)/python bench/cost_model_calibration.py
 
 clean:
 	rm -rf $(VENV) .tools node_modules .aws-sam .pytest_cache .mypy_cache .ruff_cache demo-results

@@ -14,6 +14,7 @@ from rich.console import Console
 
 from labelbatch.demo import render_summary, run_demo
 from labelbatch.local.stack import LocalStack, LocalStackConfig
+from labelbatch.planning.cli import plan
 
 # Past this, a stop that has not finished prints every thread's stack to stderr.
 _SLOW_STOP_SECONDS = 10
@@ -91,3 +92,6 @@ def demo(images: Path | None, count: int, out: Path) -> None:
     render_summary(summary, out, console)
     if not summary.complete:
         raise SystemExit(1)
+
+
+main.add_command(plan)
