@@ -60,13 +60,13 @@ class LocalSettings:
     # time, short enough that the calibration takes minutes.
     poll_seconds: int = 3
     # Not a multiple of the poll: the poll that sees RUNNING lands mid-interval, as it would on AWS.
-    start_seconds: float = 7.0
+    start_seconds: float = 4.0
     stop_seconds: float = 0.5
     # Capacity far above what the consumer calls: the drain runs at the consumer's own pace, which the probe
     # measures (issue 7 makes that pace the model's capacity).
     tps_per_inference_unit: float = 100.0
     latency_ms: float = 50.0
-    consumer_max_concurrency: int = 2
+    consumer_max_concurrency: int = 10
     empty_readings_to_end: int = EMPTY_READINGS_TO_END
 
 
