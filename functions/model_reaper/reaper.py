@@ -1,13 +1,12 @@
 """Deciding whether a model was abandoned by a batch run, and stopping it if so.
 
-A batch run writes the model-start marker (an SSM parameter) just before it starts the model and writes
-"none" just after it stops it. A marker other than "none" on a RUNNING model therefore means a run of this
-stack started the model. When no run holds the run lock and no image is waiting, nobody will ever stop that
-model: the reaper, holding the lock itself so that no run starts using the model meanwhile, disables the
-consumer, stops the model and clears the marker. A marker left by a dead run whose model is at rest (stopped
-by hand, say, or failed to start) is cleared too, so that a model someone starts later is never taken for that
-run's. In every other case it leaves the model alone; either way it gives back the lock of a run that died
-holding it.
+A batch run writes the model-start marker (an SSM parameter) just before it starts the model and "none" just
+after it stops it, so a marker other than "none" on a RUNNING model means a run of this stack started it.
+When no run holds the run lock and no image is waiting, nobody will ever stop that model: the reaper, holding
+the lock itself so that no run starts using the model meanwhile, disables the consumer, stops the model and
+clears the marker. A dead run's marker on a model at rest (stopped by hand, say, or failed to start) is
+cleared too, so that a model someone starts later is never taken for that run's. Otherwise it leaves the
+model alone.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 from botocore.exceptions import ClientError
 
-from model_reaper.lock import LockApi, RunLock
+from model_reaper.lock import NO_OWNER, LockApi, RunLock
 from observability import logger
 
 if TYPE_CHECKING:
@@ -28,7 +27,6 @@ if TYPE_CHECKING:
 
     from model_reaper.settings import Settings
 
-NO_OWNER: Final = "none"
 # Images the model is needed for: visible and in flight. Delayed messages wait out a retry delay (the batch
 # run's definition counts the same two).
 WAITING_ATTRIBUTES: Final = ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible")
@@ -38,8 +36,6 @@ _MODEL_IN_MOTION: Final = frozenset({"STARTING", "RUNNING", "STOPPING"})
 _CONSUMER_OFF_STATES: Final = frozenset({"Disabled", "Disabling"})
 # Lambda answers these while another change of the mapping is in flight.
 _MAPPING_BUSY_CODES: Final = frozenset({"ResourceInUseException", "ResourceConflictException"})
-
-Action = Literal["reaped", "none"]
 
 
 class ModelApi(Protocol):
@@ -70,12 +66,9 @@ class AwsClients:
 
 @dataclass(frozen=True, slots=True)
 class ReapOutcome:
-    action: Action
+    action: Literal["reaped", "none"]
     # Why, in a word an operator can search the logs for.
     reason: str
-
-    def as_dict(self) -> dict[str, str]:
-        return {"action": self.action, "reason": self.reason}
 
 
 class ConsumerBusyError(RuntimeError):
@@ -104,7 +97,7 @@ def reap_abandoned_model(settings: Settings, clients: AwsClients, *, reaper_id: 
 
 
 def _reap_under_lock(settings: Settings, clients: AwsClients) -> ReapOutcome:
-    marker = read_marker(clients.ssm, settings.marker_parameter_name)
+    marker = clients.ssm.get_parameter(Name=settings.marker_parameter_name)["Parameter"]["Value"]
     if marker == NO_OWNER:
         return _leave_alone("model-not-started-by-a-run", marker=marker)
 
@@ -131,12 +124,6 @@ def _reap_under_lock(settings: Settings, clients: AwsClients) -> ReapOutcome:
         extra={"startedBy": marker, "projectVersionArn": settings.project_version_arn},
     )
     return ReapOutcome(action="reaped", reason="abandoned-by-run")
-
-
-def read_marker(ssm: ParameterApi, parameter_name: str) -> str:
-    response = ssm.get_parameter(Name=parameter_name)
-    value: str = response["Parameter"]["Value"]
-    return value
 
 
 def clear_marker(ssm: ParameterApi, parameter_name: str) -> None:
