@@ -13,15 +13,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from analyze_image.analysis import CustomLabelsApi, ImageProblem, detect_custom_labels
 from analyze_image.notification import ObjectEvent, parse_notification
-from analyze_image.result import (
-    CONTENT_TYPE,
-    ImageInfo,
-    ResultDocument,
-    error_result,
-    ok_result,
-    result_key,
-    to_json_bytes,
-)
+from analyze_image.result import CONTENT_TYPE, ImageInfo, error_result, ok_result, result_key, to_json_bytes
 from observability import logger
 
 if TYPE_CHECKING:
@@ -81,12 +73,8 @@ def process_message(
 ) -> None:
     """Analyze every image the message announces and write one result per image.
 
-    Raises when the message cannot be answered whole (settle.py decides what becomes of it):
-    InvalidNotificationError when it is not a notification this function may act on and ResultKeyTooLongError
-    when an image's result key would exceed S3's limit (no retry can fix either), AnalysisFailedError when the
-    model could not answer and botocore's errors when the result cannot be written (both worth a retry), and
-    OutOfTimeError when the invocation ran out of time first. Results already written for earlier images of
-    the same message are simply rewritten on redelivery.
+    Raises when the message cannot be answered whole; settle.py decides what becomes of it. Results already
+    written for earlier images of the message are rewritten on redelivery.
     """
     events = parse_notification(body, expected_bucket=settings.image_bucket)
     # Only S3's s3:TestEvent parses to no events (parse_notification rejects an empty Records list).
@@ -156,45 +144,26 @@ def _analyze(
             message=outcome.message,
             analyzed_at=clock(),
         )
-        _write(s3, bucket=event.bucket, key=key, document=document)
-        # Counted once the result exists, so that a failed write and its retry do not count twice.
+    else:
+        model.tally.model_latency(outcome.latency_ms)
+        document = ok_result(
+            image=image,
+            project_version_arn=settings.project_version_arn,
+            min_confidence=settings.min_confidence,
+            custom_labels=outcome.custom_labels,
+            analyzed_at=clock(),
+        )
+    s3.put_object(Bucket=event.bucket, Key=key, Body=to_json_bytes(document), ContentType=CONTENT_TYPE)
+    # Counted once the result exists, so that a failed write and its retry do not count twice.
+    logged: dict[str, object] = {"messageId": message_id, "bucket": event.bucket, "key": event.key, "resultKey": key}
+    if isinstance(outcome, ImageProblem):
         model.tally.add("ImageErrors")
         logger.warning(
-            "image error",
-            extra={
-                "messageId": message_id,
-                "bucket": event.bucket,
-                "key": event.key,
-                "resultKey": key,
-                "errorCode": outcome.code,
-                "errorMessage": outcome.message,
-            },
+            "image error", extra=logged | {"errorCode": outcome.code, "errorMessage": outcome.message}
         )
         return
-    model.tally.model_latency(outcome.latency_ms)
-    document = ok_result(
-        image=image,
-        project_version_arn=settings.project_version_arn,
-        min_confidence=settings.min_confidence,
-        custom_labels=outcome.custom_labels,
-        analyzed_at=clock(),
-    )
-    _write(s3, bucket=event.bucket, key=key, document=document)
+    labels = len(outcome.custom_labels)
     model.tally.add("ImagesAnalyzed")
-    model.tally.add("LabelsFound", len(outcome.custom_labels))
-    logger.info(
-        "analyzed",
-        extra={
-            "messageId": message_id,
-            "bucket": event.bucket,
-            "key": event.key,
-            "versionId": event.version_id,
-            "resultKey": key,
-            "labels": len(outcome.custom_labels),
-            "latencyMs": round(outcome.latency_ms, 1),
-        },
-    )
-
-
-def _write(s3: S3Client, *, bucket: str, key: str, document: ResultDocument) -> None:
-    s3.put_object(Bucket=bucket, Key=key, Body=to_json_bytes(document), ContentType=CONTENT_TYPE)
+    model.tally.add("LabelsFound", labels)
+    answer = {"versionId": event.version_id, "labels": labels, "latencyMs": round(outcome.latency_ms, 1)}
+    logger.info("analyzed", extra=logged | answer)
