@@ -29,8 +29,8 @@ def _utc_now() -> datetime:
 
 
 class BatchTally:
-    """What one invocation's records met, counted from their threads and published once as metrics from the
-    handler's (Powertools' Metrics object is not made for concurrent use)."""
+    """What one invocation's records met, counted from their threads and published once from the handler's
+    (Powertools' Metrics is not made for concurrent use)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -84,17 +84,9 @@ def process_message(
         reason = _ignore_reason(event, settings)
         if reason is None:
             _analyze(event, message_id=message_id, settings=settings, model=model, s3=s3, clock=clock)
-        else:
-            logger.info(
-                "ignored",
-                extra={
-                    "messageId": message_id,
-                    "reason": reason,
-                    "eventName": event.event_name,
-                    "bucket": event.bucket,
-                    "key": event.key,
-                },
-            )
+            continue
+        seen = {"eventName": event.event_name, "bucket": event.bucket, "key": event.key}
+        logger.info("ignored", extra={"messageId": message_id, "reason": reason, **seen})
 
 
 def _ignore_reason(event: ObjectEvent, settings: Settings) -> str | None:
@@ -155,15 +147,14 @@ def _analyze(
         )
     s3.put_object(Bucket=event.bucket, Key=key, Body=to_json_bytes(document), ContentType=CONTENT_TYPE)
     # Counted once the result exists, so that a failed write and its retry do not count twice.
-    logged: dict[str, object] = {"messageId": message_id, "bucket": event.bucket, "key": event.key, "resultKey": key}
+    logged = {"messageId": message_id, "bucket": event.bucket, "key": event.key, "resultKey": key}
     if isinstance(outcome, ImageProblem):
         model.tally.add("ImageErrors")
         logger.warning(
-            "image error", extra=logged | {"errorCode": outcome.code, "errorMessage": outcome.message}
+            "image error", extra={**logged, "errorCode": outcome.code, "errorMessage": outcome.message}
         )
         return
-    labels = len(outcome.custom_labels)
     model.tally.add("ImagesAnalyzed")
-    model.tally.add("LabelsFound", labels)
-    answer = {"versionId": event.version_id, "labels": labels, "latencyMs": round(outcome.latency_ms, 1)}
-    logger.info("analyzed", extra=logged | answer)
+    model.tally.add("LabelsFound", len(outcome.custom_labels))
+    answer = {"versionId": event.version_id, "labels": len(outcome.custom_labels)}
+    logger.info("analyzed", extra={**logged, **answer, "latencyMs": round(outcome.latency_ms, 1)})
