@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from analyze_image.clients import s3_client
+from analyze_image.app import s3_client
 from analyze_image.pacing import CallPacer, Deadline
 from analyze_image.processing import BatchTally, ModelAccess, process_message
 from analyze_image.settings import Settings
