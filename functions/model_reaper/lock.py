@@ -1,9 +1,8 @@
 """The run lock: one DynamoDB item naming the batch run that currently works, which the reaper shares.
 
-A batch run takes the lock with a conditional write when it starts and gives it back when it ends. The
-reaper takes it too before it acts, so that it never stops a model a live run uses; and it gives back the lock
-of a run that died holding it (stopped from outside, or failed where its own switch-off could not run), which
-would otherwise make every later run skip.
+A batch run takes it with a conditional write when it starts and gives it back when it ends. The reaper takes
+it before it acts, so that it never stops a model a live run uses, and so gives back the lock of a run that
+died holding it, which would otherwise make every later run skip.
 """
 
 from __future__ import annotations
@@ -25,8 +24,6 @@ REAPER_HOLD: Final = timedelta(minutes=2)
 
 
 class LockApi(Protocol):
-    """The DynamoDB operations the lock needs: botocore's client, or a stand-in in tests."""
-
     def get_item(self, **request: Any) -> Mapping[str, Any]: ...
 
     def update_item(self, **request: Any) -> Mapping[str, Any]: ...

@@ -38,17 +38,14 @@ _CONSUMER_OFF_STATES: Final = frozenset({"Disabled", "Disabling"})
 _MAPPING_BUSY_CODES: Final = frozenset({"ResourceInUseException", "ResourceConflictException"})
 
 
+# The Rekognition and SSM operations the reaper calls (there are no boto3 stubs for these services here).
 class ModelApi(Protocol):
-    """The Rekognition operations the reaper calls: botocore's client, or a stand-in in tests."""
-
     def describe_project_versions(self, **request: Any) -> Mapping[str, Any]: ...
 
     def stop_project_version(self, **request: Any) -> Mapping[str, Any]: ...
 
 
 class ParameterApi(Protocol):
-    """The SSM Parameter Store operations the reaper calls."""
-
     def get_parameter(self, **request: Any) -> Mapping[str, Any]: ...
 
     def put_parameter(self, **request: Any) -> Mapping[str, Any]: ...
@@ -100,25 +97,25 @@ def _reap_under_lock(settings: Settings, clients: AwsClients) -> ReapOutcome:
     marker = clients.ssm.get_parameter(Name=settings.marker_parameter_name)["Parameter"]["Value"]
     if marker == NO_OWNER:
         return _leave_alone("model-not-started-by-a-run", marker=marker)
-
-    status = model_status(clients.rekognition, settings)
+    status = _model_status(clients.rekognition, settings)
     if status not in _MODEL_IN_MOTION:
-        clear_marker(clients.ssm, settings.marker_parameter_name)
+        _clear_marker(clients.ssm, settings)
         logger.info("cleared a stale start marker", extra={"startedBy": marker, "modelStatus": status})
         return ReapOutcome(action="none", reason="stale-marker-cleared")
     if status != "RUNNING":
         # STARTING: a start that outlived its run is stopped once RUNNING; STOPPING: on its way to rest.
         return _leave_alone("model-not-running", marker=marker, modelStatus=status)
-
-    waiting = images_waiting(clients.sqs, settings.image_queue_url)
+    queue = clients.sqs.get_queue_attributes(
+        QueueUrl=settings.image_queue_url, AttributeNames=[*WAITING_ATTRIBUTES]
+    )
+    waiting = sum(int(queue["Attributes"].get(name, "0")) for name in WAITING_ATTRIBUTES)
     if waiting > 0:
         # The next run uses the model, and stops it, instead of starting it again.
         return _leave_alone("images-waiting", marker=marker, waiting=waiting)
-
-    disable_consumer(clients.lambda_, settings.event_source_mapping_id)
+    _disable_consumer(clients.lambda_, settings.event_source_mapping_id)
     clients.rekognition.stop_project_version(ProjectVersionArn=settings.project_version_arn)
     # Cleared only once the stop is accepted, as a run does: a failed stop leaves the marker to the next tick.
-    clear_marker(clients.ssm, settings.marker_parameter_name)
+    _clear_marker(clients.ssm, settings)
     logger.warning(
         "stopped a model abandoned by a batch run",
         extra={"startedBy": marker, "projectVersionArn": settings.project_version_arn},
@@ -126,36 +123,25 @@ def _reap_under_lock(settings: Settings, clients: AwsClients) -> ReapOutcome:
     return ReapOutcome(action="reaped", reason="abandoned-by-run")
 
 
-def clear_marker(ssm: ParameterApi, parameter_name: str) -> None:
-    ssm.put_parameter(Name=parameter_name, Value=NO_OWNER, Type="String", Overwrite=True)
+def _clear_marker(ssm: ParameterApi, settings: Settings) -> None:
+    ssm.put_parameter(Name=settings.marker_parameter_name, Value=NO_OWNER, Type="String", Overwrite=True)
 
 
-def model_status(rekognition: ModelApi, settings: Settings) -> str:
+def _model_status(rekognition: ModelApi, settings: Settings) -> str:
+    arn = settings.project_version_arn
     response = rekognition.describe_project_versions(
         ProjectArn=settings.project_arn, VersionNames=[settings.version_name]
     )
     for description in response.get("ProjectVersionDescriptions", []):
-        if description.get("ProjectVersionArn") == settings.project_version_arn:
-            status: str = description["Status"]
-            return status
-    raise ModelNotFoundError(
-        f"project {settings.project_arn} has no model {settings.project_version_arn}: "
-        "check the stack parameters"
-    )
+        if description.get("ProjectVersionArn") == arn:
+            return str(description["Status"])
+    raise ModelNotFoundError(f"project {settings.project_arn} has no model {arn}: check the stack parameters")
 
 
-def images_waiting(sqs: SQSClient, queue_url: str) -> int:
-    response = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=list(WAITING_ATTRIBUTES))
-    attributes = response["Attributes"]
-    return sum(int(attributes.get(name, "0")) for name in WAITING_ATTRIBUTES)
-
-
-def disable_consumer(lambda_: LambdaClient, mapping_id: str) -> None:
+def _disable_consumer(lambda_: LambdaClient, mapping_id: str) -> None:
     try:
-        state = lambda_.get_event_source_mapping(UUID=mapping_id).get("State", "")
-        if state in _CONSUMER_OFF_STATES:
-            return
-        lambda_.update_event_source_mapping(UUID=mapping_id, Enabled=False)
+        if lambda_.get_event_source_mapping(UUID=mapping_id).get("State", "") not in _CONSUMER_OFF_STATES:
+            lambda_.update_event_source_mapping(UUID=mapping_id, Enabled=False)
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in _MAPPING_BUSY_CODES:
             raise ConsumerBusyError(
