@@ -52,6 +52,17 @@ class Tally(Protocol):
     """Counts what a batch's model calls met (the invocation publishes the counts as metrics)."""
 
     def add(self, name: str, count: int = 1) -> None: ...
+    def model_latency(self, milliseconds: float) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ModelAccess:
+    """How an invocation reaches the model: the client, the environment's pace, the time left, the tally."""
+
+    client: CustomLabelsApi
+    pacer: CallPacer
+    deadline: Deadline
+    tally: Tally
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,11 +92,8 @@ def detect_custom_labels(
     *,
     project_version_arn: str,
     min_confidence: float | None,
-    rekognition: CustomLabelsApi,
+    model: ModelAccess,
     s3: S3Client,
-    pacer: CallPacer,
-    deadline: Deadline,
-    tally: Tally,
 ) -> Labels | ImageProblem:
     s3_object = {"Bucket": image.bucket, "Name": image.key}
     if image.version_id is not None:
@@ -97,16 +105,16 @@ def detect_custom_labels(
     url = f"s3://{image.bucket}/{image.key}"
     faults = 0
     while True:
-        if not pacer.acquire(deadline.at):
+        if not model.pacer.acquire(model.deadline.at):
             raise OutOfTimeError(f"no time left to analyze {url} in this invocation")
         started = time.perf_counter()
         try:
-            response = rekognition.detect_custom_labels(**request)
+            response = model.client.detect_custom_labels(**request)
         except ClientError as exc:
             error = exc.response.get("Error", {})
             code = error.get("Code", "Unknown")
             if code in THROTTLING_CODES:
-                tally.add("ModelThrottles")
+                model.tally.add("ModelThrottles")
                 continue
             if code == "InvalidS3ObjectException":
                 if _object_exists(image, s3):
@@ -129,6 +137,7 @@ def detect_custom_labels(
                 continue
             raise AnalysisFailedError(f"DetectCustomLabels did not answer for {url}: {exc}") from exc
         latency_ms = (time.perf_counter() - started) * 1000
+        model.tally.model_latency(latency_ms)
         return Labels(custom_labels=list(response["CustomLabels"]), latency_ms=latency_ms)
 
 

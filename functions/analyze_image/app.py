@@ -21,10 +21,10 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from botocore.config import Config
 
-from analyze_image.analysis import CustomLabelsApi, OutOfTimeError
+from analyze_image.analysis import CustomLabelsApi, ModelAccess, OutOfTimeError
 from analyze_image.notification import InvalidNotificationError
 from analyze_image.pacing import CallPacer, Deadline
-from analyze_image.processing import BatchTally, ModelAccess, process_message
+from analyze_image.processing import BatchTally, process_message
 from analyze_image.result import ResultKeyTooLongError
 from analyze_image.settings import get_settings
 from analyze_image.settle import Queues, come_back_now, dead_letter, retry_later
@@ -98,11 +98,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
     get_settings()
     remaining_ms = context.get_remaining_time_in_millis()
     deadline = Deadline.before_timeout(remaining_ms, margin_seconds=DEADLINE_MARGIN_SECONDS)
-    model = ModelAccess(client=rekognition_client(), pacer=_PACER, deadline=deadline, tally=BatchTally())
+    tally = BatchTally()
+    model = ModelAccess(client=rekognition_client(), pacer=_PACER, deadline=deadline, tally=tally)
 
     async def analyze(record: SQSRecord) -> None:
         await asyncio.get_running_loop().run_in_executor(_ANALYSTS, handle_record, record, model)
 
     response = async_process_partial_response(event, analyze, processor, context)
-    model.tally.publish(metrics)
+    tally.publish(metrics)
     return response

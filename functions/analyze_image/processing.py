@@ -5,22 +5,27 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from analyze_image.analysis import CustomLabelsApi, ImageProblem, detect_custom_labels
+from analyze_image.analysis import Labels, ModelAccess, detect_custom_labels
 from analyze_image.notification import ObjectEvent, parse_notification
-from analyze_image.result import CONTENT_TYPE, ImageInfo, error_result, ok_result, result_key, to_json_bytes
+from analyze_image.result import (
+    CONTENT_TYPE,
+    ErrorInfo,
+    ImageInfo,
+    result_document,
+    result_key,
+    to_json_bytes,
+)
 from observability import logger
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.metrics import Metrics
     from mypy_boto3_s3 import S3Client
 
-    from analyze_image.pacing import CallPacer, Deadline
     from analyze_image.settings import Settings
 
 
@@ -50,16 +55,6 @@ class BatchTally:
             metrics.add_metric(name=name, unit=MetricUnit.Count, value=count)
         for milliseconds in self._latencies_ms:
             metrics.add_metric(name="ModelLatency", unit=MetricUnit.Milliseconds, value=milliseconds)
-
-
-@dataclass(frozen=True, slots=True)
-class ModelAccess:
-    """How an invocation reaches the model: the client, the environment's pace, the time left, the tally."""
-
-    client: CustomLabelsApi
-    pacer: CallPacer
-    deadline: Deadline
-    tally: BatchTally
 
 
 def process_message(
@@ -118,37 +113,23 @@ def _analyze(
         event,
         project_version_arn=settings.project_version_arn,
         min_confidence=settings.min_confidence,
-        rekognition=model.client,
+        model=model,
         s3=s3,
-        pacer=model.pacer,
-        deadline=model.deadline,
-        tally=model.tally,
     )
-    image = ImageInfo(
-        bucket=event.bucket, key=event.key, versionId=event.version_id, eTag=event.e_tag, size=event.size
+    document = result_document(
+        image=ImageInfo(
+            bucket=event.bucket, key=event.key, versionId=event.version_id, eTag=event.e_tag, size=event.size
+        ),
+        project_version_arn=settings.project_version_arn,
+        min_confidence=settings.min_confidence,
+        analyzed_at=clock(),
+        custom_labels=outcome.custom_labels if isinstance(outcome, Labels) else None,
+        error=None if isinstance(outcome, Labels) else ErrorInfo(code=outcome.code, message=outcome.message),
     )
-    if isinstance(outcome, ImageProblem):
-        document = error_result(
-            image=image,
-            project_version_arn=settings.project_version_arn,
-            min_confidence=settings.min_confidence,
-            code=outcome.code,
-            message=outcome.message,
-            analyzed_at=clock(),
-        )
-    else:
-        model.tally.model_latency(outcome.latency_ms)
-        document = ok_result(
-            image=image,
-            project_version_arn=settings.project_version_arn,
-            min_confidence=settings.min_confidence,
-            custom_labels=outcome.custom_labels,
-            analyzed_at=clock(),
-        )
     s3.put_object(Bucket=event.bucket, Key=key, Body=to_json_bytes(document), ContentType=CONTENT_TYPE)
     # Counted once the result exists, so that a failed write and its retry do not count twice.
     logged = {"messageId": message_id, "bucket": event.bucket, "key": event.key, "resultKey": key}
-    if isinstance(outcome, ImageProblem):
+    if not isinstance(outcome, Labels):
         model.tally.add("ImageErrors")
         logger.warning(
             "image error", extra={**logged, "errorCode": outcome.code, "errorMessage": outcome.message}

@@ -52,39 +52,18 @@ class ResultDocument(TypedDict):
     error: ErrorInfo | None
 
 
-def ok_result(
+def result_document(
     *,
     image: ImageInfo,
     project_version_arn: str,
     min_confidence: float | None,
-    custom_labels: list[dict[str, Any]],
     analyzed_at: datetime,
-) -> ResultDocument:
-    return _document(image, project_version_arn, min_confidence, analyzed_at, labels=custom_labels)
-
-
-def error_result(
-    *,
-    image: ImageInfo,
-    project_version_arn: str,
-    min_confidence: float | None,
-    code: str,
-    message: str,
-    analyzed_at: datetime,
-) -> ResultDocument:
-    error = ErrorInfo(code=code, message=message)
-    return _document(image, project_version_arn, min_confidence, analyzed_at, error=error)
-
-
-def _document(
-    image: ImageInfo,
-    project_version_arn: str,
-    min_confidence: float | None,
-    analyzed_at: datetime,
-    *,
-    labels: list[dict[str, Any]] | None = None,
+    custom_labels: list[dict[str, Any]] | None = None,
     error: ErrorInfo | None = None,
 ) -> ResultDocument:
+    """An "ok" document, with the model's labels, or an "error" one, with the reason."""
+    if (custom_labels is None) == (error is None):
+        raise ValueError("a result has either custom labels or an error")
     if analyzed_at.tzinfo is None:
         raise ValueError("analyzedAt needs a timezone-aware datetime")
     return ResultDocument(
@@ -93,7 +72,7 @@ def _document(
         image=image,
         model=ModelInfo(projectVersionArn=project_version_arn),
         minConfidence=min_confidence,
-        customLabels=labels,
+        customLabels=custom_labels,
         analyzedAt=analyzed_at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         error=error,
     )
