@@ -25,7 +25,6 @@ REAPER_HOLD: Final = timedelta(minutes=2)
 
 class LockApi(Protocol):
     def get_item(self, **request: Any) -> Mapping[str, Any]: ...
-
     def update_item(self, **request: Any) -> Mapping[str, Any]: ...
 
 

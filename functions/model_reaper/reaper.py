@@ -1,12 +1,10 @@
 """Deciding whether a model was abandoned by a batch run, and stopping it if so.
 
-A batch run writes the model-start marker (an SSM parameter) just before it starts the model and "none" just
-after it stops it, so a marker other than "none" on a RUNNING model means a run of this stack started it.
-When no run holds the run lock and no image is waiting, nobody will ever stop that model: the reaper, holding
-the lock itself so that no run starts using the model meanwhile, disables the consumer, stops the model and
-clears the marker. A dead run's marker on a model at rest (stopped by hand, say, or failed to start) is
-cleared too, so that a model someone starts later is never taken for that run's. Otherwise it leaves the
-model alone.
+A batch run sets the model-start marker (an SSM parameter) just before it starts the model and resets it to
+"none" just after it stops it. A marked RUNNING model with no run holding the run lock and no image waiting
+would never be stopped: the reaper, holding the lock so that no run starts using the model meanwhile,
+disables the consumer, stops the model and clears the marker. A dead run's marker on a model at rest is
+cleared too, so that a model someone starts later is never taken for that run's.
 """
 
 from __future__ import annotations
@@ -41,13 +39,11 @@ _MAPPING_BUSY_CODES: Final = frozenset({"ResourceInUseException", "ResourceConfl
 # The Rekognition and SSM operations the reaper calls (there are no boto3 stubs for these services here).
 class ModelApi(Protocol):
     def describe_project_versions(self, **request: Any) -> Mapping[str, Any]: ...
-
     def stop_project_version(self, **request: Any) -> Mapping[str, Any]: ...
 
 
 class ParameterApi(Protocol):
     def get_parameter(self, **request: Any) -> Mapping[str, Any]: ...
-
     def put_parameter(self, **request: Any) -> Mapping[str, Any]: ...
 
 
