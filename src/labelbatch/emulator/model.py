@@ -312,7 +312,7 @@ class CustomLabelsEmulator:
                     "firstCallAt": self._first_call_at,
                     "lastAnswerAt": self._last_answer_at,
                 },
-                "settings": self._settings.as_dict(),
+                "settings": dataclasses.asdict(self._settings),
             }
 
     # -- internals (callers hold the lock) ------------------------------------------------------------

@@ -5,36 +5,28 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any
 
 
 class SettingsError(ValueError):
-    """A setting change that was refused; the message says which key and why."""
+    """A change to the emulator that was refused; the message says which key and why."""
 
 
-class _Rule(NamedTuple):
-    minimum: float
-    maximum: float
-    minimum_inclusive: bool
-
-
-# Bounds keep a typo from freezing the local stack (a start that takes a day) or making it meaningless
-# (a zero capacity). Booleans have no rule.
-_NUMBER_RULES: dict[str, _Rule] = {
-    "start_seconds": _Rule(0.0, 3600.0, minimum_inclusive=True),
-    "stop_seconds": _Rule(0.0, 3600.0, minimum_inclusive=True),
-    "tps_per_inference_unit": _Rule(0.0, 10_000.0, minimum_inclusive=False),
-    "latency_ms": _Rule(0.0, 60_000.0, minimum_inclusive=True),
-    "throttle_fraction": _Rule(0.0, 1.0, minimum_inclusive=True),
-    "transient_error_fraction": _Rule(0.0, 1.0, minimum_inclusive=True),
-    "scale_seconds": _Rule(0.0, 3600.0, minimum_inclusive=False),
+# Every number is at least 0 and at most its maximum here, so a typo cannot freeze the local stack (a start
+# that takes a day); these must also be above 0, or the model would be meaningless (a zero capacity).
+_MAXIMUM: dict[str, float] = {
+    "start_seconds": 3600.0,
+    "stop_seconds": 3600.0,
+    "tps_per_inference_unit": 10_000.0,
+    "latency_ms": 60_000.0,
+    "throttle_fraction": 1.0,
+    "transient_error_fraction": 1.0,
+    "scale_seconds": 3600.0,
 }
-_BOOLEAN_SETTINGS = frozenset({"fail_next_start"})
-_TEXT_SETTINGS = frozenset({"failing_key"})
+_ABOVE_ZERO = frozenset({"tps_per_inference_unit", "scale_seconds"})
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class EmulatorSettings:
     """How the emulated model behaves; defaults suit the local demo (short waits, ample capacity).
 
@@ -60,39 +52,33 @@ class EmulatorSettings:
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
-            _checked(field.name, getattr(self, field.name))
+            # Kept as checked, so whole numbers given for a number read back as floats, from code or JSON.
+            object.__setattr__(
+                self, field.name, _checked(field.name, getattr(self, field.name), field.default)
+            )
 
-    def with_changes(self, changes: Mapping[str, object]) -> EmulatorSettings:
-        """A copy with `changes` applied; all of them or none (SettingsError names the first bad one)."""
-        known = {field.name for field in dataclasses.fields(self)}
-        unknown = sorted(set(changes) - known)
+    def with_changes(self, changes: Mapping[str, Any]) -> EmulatorSettings:
+        """A copy with `changes` applied; all of them or none (SettingsError names a bad one)."""
+        known = sorted(field.name for field in dataclasses.fields(self))
+        unknown = sorted(set(changes) - set(known))
         if unknown:
             raise SettingsError(
-                f"unknown setting(s) {', '.join(unknown)}; known settings: {', '.join(sorted(known))}"
+                f"unknown setting(s) {', '.join(unknown)}; known settings: {', '.join(known)}"
             )
-        checked = {name: _checked(name, value) for name, value in changes.items()}
-        # Each value was checked against its own field above; mypy cannot follow that per key.
-        return dataclasses.replace(self, **checked)  # type: ignore[arg-type]
-
-    def as_dict(self) -> dict[str, float | bool | str]:
-        return {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+        return dataclasses.replace(self, **changes)
 
 
-def _checked(name: str, value: object) -> float | bool | str:
-    if name in _TEXT_SETTINGS:
-        if not isinstance(value, str):
-            raise SettingsError(f"{name} must be text, not {value!r}")
+def _checked(name: str, value: object, default: object) -> Any:
+    # A text or true/false setting takes only its default's type.
+    if isinstance(default, str | bool):
+        if type(value) is not type(default):
+            kind = "text" if isinstance(default, str) else "true or false"
+            raise SettingsError(f"{name} must be {kind}, not {value!r}")
         return value
-    if name in _BOOLEAN_SETTINGS:
-        if not isinstance(value, bool):
-            raise SettingsError(f"{name} must be true or false, not {value!r}")
-        return value
-    rule = _NUMBER_RULES[name]
     # bool is an int subclass: `true` for a duration is a mistake, not 1 second.
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise SettingsError(f"{name} must be a number, not {value!r}")
-    too_low = value < rule.minimum if rule.minimum_inclusive else value <= rule.minimum
-    if too_low or value > rule.maximum:
-        lower = "[" if rule.minimum_inclusive else "("
-        raise SettingsError(f"{name} must be in {lower}{rule.minimum:g}, {rule.maximum:g}], not {value!r}")
+    if not 0 <= value <= _MAXIMUM[name] or (value == 0 and name in _ABOVE_ZERO):
+        lower = "(" if name in _ABOVE_ZERO else "["
+        raise SettingsError(f"{name} must be in {lower}0, {_MAXIMUM[name]:g}], not {value!r}")
     return float(value)
