@@ -9,11 +9,11 @@ from typing import Any
 
 
 class SettingsError(ValueError):
-    """A change to the emulator that was refused; the message says which key and why."""
+    """A setting change that was refused; the message says which key and why."""
 
 
-# Every number is at least 0 and at most its maximum here, so a typo cannot freeze the local stack (a start
-# that takes a day); these must also be above 0, or the model would be meaningless (a zero capacity).
+# Bounds keep a typo from freezing the local stack (a start that takes a day) or making it meaningless
+# (a zero capacity): every number is in [0, maximum], and those in _ABOVE_ZERO also above 0.
 _MAXIMUM: dict[str, float] = {
     "start_seconds": 3600.0,
     "stop_seconds": 3600.0,
@@ -52,26 +52,25 @@ class EmulatorSettings:
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
-            # Kept as checked, so whole numbers given for a number read back as floats, from code or JSON.
-            object.__setattr__(
-                self, field.name, _checked(field.name, getattr(self, field.name), field.default)
-            )
+            _checked(field.name, getattr(self, field.name), field.default)
 
-    def with_changes(self, changes: Mapping[str, Any]) -> EmulatorSettings:
-        """A copy with `changes` applied; all of them or none (SettingsError names a bad one)."""
-        known = sorted(field.name for field in dataclasses.fields(self))
-        unknown = sorted(set(changes) - set(known))
+    def with_changes(self, changes: Mapping[str, object]) -> EmulatorSettings:
+        """A copy with `changes` applied; all of them or none (SettingsError names the first bad one)."""
+        fields = {field.name: field for field in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - set(fields))
         if unknown:
             raise SettingsError(
-                f"unknown setting(s) {', '.join(unknown)}; known settings: {', '.join(known)}"
+                f"unknown setting(s) {', '.join(unknown)}; known settings: {', '.join(sorted(fields))}"
             )
-        return dataclasses.replace(self, **changes)
+        return dataclasses.replace(
+            self, **{name: _checked(name, value, fields[name].default) for name, value in changes.items()}
+        )
 
 
 def _checked(name: str, value: object, default: object) -> Any:
-    # A text or true/false setting takes only its default's type.
+    """`value` as setting `name` holds it (numbers as floats), or SettingsError; `default` gives its type."""
     if isinstance(default, str | bool):
-        if type(value) is not type(default):
+        if not isinstance(value, type(default)):
             kind = "text" if isinstance(default, str) else "true or false"
             raise SettingsError(f"{name} must be {kind}, not {value!r}")
         return value
