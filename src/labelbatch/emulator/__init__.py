@@ -7,7 +7,7 @@ Wiring it in front of moto's server (the local stack does this):
     make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
 """
 
-from labelbatch.emulator.detector import PALETTE, Detection, detect_boxes, label_name
+from labelbatch.emulator.detector import PALETTE, detect_boxes, label_name
 from labelbatch.emulator.errors import RekognitionError
 from labelbatch.emulator.model import (
     DEMO_PROJECT_NAME,
@@ -26,7 +26,6 @@ __all__ = [
     "MODEL_CONTROL_PATH",
     "PALETTE",
     "CustomLabelsEmulator",
-    "Detection",
     "EmulatorSettings",
     "ObjectFetcher",
     "RekognitionError",

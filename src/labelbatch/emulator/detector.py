@@ -1,15 +1,10 @@
 """A deterministic stand-in for a trained Custom Labels object-detection model, and nothing more.
 
-It finds solid-colour, axis-aligned rectangles that stand out from the image background and names each
-after the nearest colour of a small palette ("red box"). Its only purpose is that local results depend on
-the pixels of each image, so the pipeline can be checked end to end; it says nothing about what a real
-model would find in the same image.
-
-How: the image is reduced to at most ANALYSIS_MAX_SIDE pixels a side (box-filtered, which also smooths
-JPEG noise), each pixel is given the palette colour within COLOUR_TOLERANCE of it (or none), the colour
-that dominates the image border is taken as background and ignored, and 4-connected regions of one colour
-become candidate boxes. A region's confidence comes from how completely it fills its bounding box and how
-close its pixels are to the palette colour, so a clean rectangle scores near 100 and a ragged blob low.
+It finds solid-colour, axis-aligned rectangles that stand out from the image background and names each after
+the nearest colour of a small palette ("red box"), so that local results depend on each image's pixels; it
+says nothing about what a real model would find. The image is box-filtered down to ANALYSIS_MAX_SIDE (which
+also smooths JPEG noise), the palette colour dominating its border is the background, and each 4-connected
+region of another palette colour is a box, as confident as it fills its bounding box with near-palette pixels.
 Box edges are accurate to about one analysis pixel (0.5 % of the longer side).
 """
 
@@ -17,7 +12,6 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any
 
 from PIL import Image
@@ -39,29 +33,13 @@ ANALYSIS_MAX_SIDE = 192
 MIN_BOX_SIDE = 3
 
 
-@dataclass(frozen=True)
-class Detection:
-    """One box found; coordinates are ratios of the image width and height, as Rekognition returns them."""
-
-    name: str
-    confidence: float
-    left: float
-    top: float
-    width: float
-    height: float
-
-    def to_custom_label(self) -> dict[str, Any]:
-        """The CustomLabel shape of DetectCustomLabels."""
-        box = {"Width": self.width, "Height": self.height, "Left": self.left, "Top": self.top}
-        return {"Name": self.name, "Confidence": self.confidence, "Geometry": {"BoundingBox": box}}
-
-
 def label_name(colour: str) -> str:
     return f"{colour} box"
 
 
-def detect_boxes(image: Image.Image) -> list[Detection]:
-    """Boxes in `image`, highest confidence first (ties by position, so the order is deterministic)."""
+def detect_boxes(image: Image.Image) -> list[dict[str, Any]]:
+    """The boxes in `image` as DetectCustomLabels' CustomLabels, highest confidence first (ties by position,
+    so the order is deterministic)."""
     grid = image.convert("RGB")
     scale = ANALYSIS_MAX_SIDE / max(grid.size)
     if scale < 1:
@@ -74,7 +52,7 @@ def detect_boxes(image: Image.Image) -> list[Detection]:
     colours = [nearest[pixel][0] for pixel in pixels]
     background = _border_colour(colours, width)
 
-    detections: list[Detection] = []
+    found: list[tuple[tuple[float, float, float, str], dict[str, Any]]] = []
     seen = [False] * len(pixels)
     for start, colour in enumerate(colours):
         if seen[start] or colour is None or colour == background:
@@ -89,18 +67,18 @@ def detect_boxes(image: Image.Image) -> list[Detection]:
         fill = len(members) / (box_width * box_height)
         mean_distance = sum(nearest[pixels[index]][1] for index in members) / len(members)
         closeness = 1.0 - mean_distance / COLOUR_TOLERANCE
-        detections.append(
-            Detection(
-                name=label_name(colour),
-                confidence=round(100.0 * fill * (0.8 + 0.2 * closeness), 3),
-                left=round(min(columns) / width, 6),
-                top=round(min(rows) / height, 6),
-                width=round(box_width / width, 6),
-                height=round(box_height / height, 6),
-            )
-        )
-    detections.sort(key=lambda found: (-found.confidence, found.top, found.left, found.name))
-    return detections
+        confidence = round(100.0 * fill * (0.8 + 0.2 * closeness), 3)
+        box = {
+            "Width": round(box_width / width, 6),
+            "Height": round(box_height / height, 6),
+            "Left": round(min(columns) / width, 6),
+            "Top": round(min(rows) / height, 6),
+        }
+        name = label_name(colour)
+        label = {"Name": name, "Confidence": confidence, "Geometry": {"BoundingBox": box}}
+        found.append(((-confidence, box["Top"], box["Left"], name), label))
+    found.sort(key=lambda item: item[0])
+    return [label for _, label in found]
 
 
 def _nearest_colour(pixel: RGB) -> tuple[str | None, float]:

@@ -426,10 +426,8 @@ class CustomLabelsEmulator:
         self._inject_key_failure(request.get("Image"))
         data, from_s3 = self._image_bytes(request.get("Image"))
         image = load_image(data, from_s3=from_s3)
-        found = [box for box in detect_boxes(image) if box.confidence >= threshold]
-        if max_results is not None:
-            found = found[:max_results]
-        return [box.to_custom_label() for box in found]
+        found = [label for label in detect_boxes(image) if label["Confidence"] >= threshold]
+        return found if max_results is None else found[:max_results]
 
     def _inject_key_failure(self, image: object) -> None:
         fragment = self._settings.failing_key
