@@ -12,18 +12,10 @@ class SettingsError(ValueError):
     """A setting change that was refused; the message says which key and why."""
 
 
-# Bounds keep a typo from freezing the local stack (a start that takes a day) or making it meaningless
-# (a zero capacity): every number is in [0, maximum], and those in _ABOVE_ZERO also above 0.
-_MAXIMUM: dict[str, float] = {
-    "start_seconds": 3600.0,
-    "stop_seconds": 3600.0,
-    "tps_per_inference_unit": 10_000.0,
-    "latency_ms": 60_000.0,
-    "throttle_fraction": 1.0,
-    "transient_error_fraction": 1.0,
-    "scale_seconds": 3600.0,
-}
-_ABOVE_ZERO = frozenset({"tps_per_inference_unit", "scale_seconds"})
+def _number(default: float, maximum: float, *, above_zero: bool = False) -> Any:
+    # Bounds keep a typo from freezing the local stack (a start that takes a day) or making it meaningless
+    # (a zero capacity): a number is at least 0 (above it if above_zero) and at most `maximum`.
+    return dataclasses.field(default=default, metadata={"maximum": maximum, "above_zero": above_zero})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,19 +32,19 @@ class EmulatorSettings:
     failing_key: every call for an image whose key contains this text answers InternalServerError ("": none).
     """
 
-    start_seconds: float = 3.0
-    stop_seconds: float = 1.0
-    tps_per_inference_unit: float = 10.0
-    latency_ms: float = 50.0
+    start_seconds: float = _number(3.0, maximum=3600.0)
+    stop_seconds: float = _number(1.0, maximum=3600.0)
+    tps_per_inference_unit: float = _number(10.0, maximum=10_000.0, above_zero=True)
+    latency_ms: float = _number(50.0, maximum=60_000.0)
     fail_next_start: bool = False
-    throttle_fraction: float = 0.0
-    transient_error_fraction: float = 0.0
-    scale_seconds: float = 5.0
+    throttle_fraction: float = _number(0.0, maximum=1.0)
+    transient_error_fraction: float = _number(0.0, maximum=1.0)
+    scale_seconds: float = _number(5.0, maximum=3600.0, above_zero=True)
     failing_key: str = ""
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
-            _checked(field.name, getattr(self, field.name), field.default)
+            _checked(field, getattr(self, field.name))
 
     def with_changes(self, changes: Mapping[str, object]) -> EmulatorSettings:
         """A copy with `changes` applied; all of them or none (SettingsError names the first bad one)."""
@@ -63,21 +55,23 @@ class EmulatorSettings:
                 f"unknown setting(s) {', '.join(unknown)}; known settings: {', '.join(sorted(fields))}"
             )
         return dataclasses.replace(
-            self, **{name: _checked(name, value, fields[name].default) for name, value in changes.items()}
+            self, **{name: _checked(fields[name], value) for name, value in changes.items()}
         )
 
 
-def _checked(name: str, value: object, default: object) -> Any:
-    """`value` as setting `name` holds it (numbers as floats), or SettingsError; `default` gives its type."""
-    if isinstance(default, str | bool):
-        if not isinstance(value, type(default)):
-            kind = "text" if isinstance(default, str) else "true or false"
-            raise SettingsError(f"{name} must be {kind}, not {value!r}")
+def _checked(field: dataclasses.Field[Any], value: object) -> Any:
+    """`value` as the setting holds it (a number as a float), or SettingsError."""
+    if not field.metadata:  # text or true/false: only a value of the default's type
+        if not isinstance(value, type(field.default)):
+            kind = "text" if isinstance(field.default, str) else "true or false"
+            raise SettingsError(f"{field.name} must be {kind}, not {value!r}")
         return value
     # bool is an int subclass: `true` for a duration is a mistake, not 1 second.
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise SettingsError(f"{name} must be a number, not {value!r}")
-    if not 0 <= value <= _MAXIMUM[name] or (value == 0 and name in _ABOVE_ZERO):
-        lower = "(" if name in _ABOVE_ZERO else "["
-        raise SettingsError(f"{name} must be in {lower}0, {_MAXIMUM[name]:g}], not {value!r}")
+        raise SettingsError(f"{field.name} must be a number, not {value!r}")
+    maximum, above_zero = field.metadata["maximum"], field.metadata["above_zero"]
+    if not 0 <= value <= maximum or (above_zero and value == 0):
+        raise SettingsError(
+            f"{field.name} must be in {'(' if above_zero else '['}0, {maximum:g}], not {value!r}"
+        )
     return float(value)
