@@ -131,7 +131,7 @@ class CustomLabelsEmulator:
         return {"ProjectDescriptions": [description]}
 
     def describe_project_versions(self, request: Mapping[str, Any]) -> dict[str, Any]:
-        if _required_str(request, "ProjectArn") != self.project_arn:
+        if _member(request, "ProjectArn", required=True) != self.project_arn:
             raise RekognitionError("ResourceNotFoundException", f"Project {request['ProjectArn']} not found.")
         names = _member(request, "VersionNames")
         if names is not None and self.version_name not in names:
@@ -341,7 +341,7 @@ class CustomLabelsEmulator:
             self._errors[error.code] += 1
 
     def _require_version(self, request: Mapping[str, Any]) -> None:
-        arn = _required_str(request, "ProjectVersionArn")
+        arn = _member(request, "ProjectVersionArn", required=True)
         if arn != self.project_version_arn:
             raise RekognitionError("ResourceNotFoundException", f"Model {arn} not found.")
 
@@ -397,36 +397,34 @@ def _in_use(status: str) -> RekognitionError:
     )
 
 
-def _required_str(request: Mapping[str, Any], name: str) -> str:
-    value = request.get(name)
-    if not isinstance(value, str) or not value:
-        raise invalid_parameter(f"{name} is required and must be a string.")
-    return value
-
-
 def _text_list(value: object) -> bool:
     return isinstance(value, list) and all(isinstance(item, str) for item in value)
 
 
-# What each optional request member must be when it is given; anything else is InvalidParameterException.
+_REQUIRED_TEXT = ("is required and must be a string", lambda value: isinstance(value, str) and value != "")
+_UNITS = ("must be an integer >= 1", lambda value: isinstance(value, int) and value >= 1)
+# What each request member the emulator reads must be; anything else is InvalidParameterException.
 _MEMBER_RULES: dict[str, tuple[str, Callable[[Any], bool]]] = {
-    "ProjectNames": ("a list of strings", _text_list),
-    "VersionNames": ("a list of strings", _text_list),
-    "Features": ("a list of strings", _text_list),
-    "MinInferenceUnits": ("an integer >= 1", lambda value: isinstance(value, int) and value >= 1),
-    "MaxInferenceUnits": ("an integer >= 1", lambda value: isinstance(value, int) and value >= 1),
-    "MaxResults": ("an integer >= 0", lambda value: isinstance(value, int) and value >= 0),
+    "ProjectArn": _REQUIRED_TEXT,
+    "ProjectVersionArn": _REQUIRED_TEXT,
+    "ProjectNames": ("must be a list of strings", _text_list),
+    "VersionNames": ("must be a list of strings", _text_list),
+    "Features": ("must be a list of strings", _text_list),
+    "MinInferenceUnits": _UNITS,
+    "MaxInferenceUnits": _UNITS,
+    "MaxResults": ("must be an integer >= 0", lambda value: isinstance(value, int) and value >= 0),
     "MinConfidence": (
-        "a number in [0.0, 100.0]",
+        "must be a number in [0.0, 100.0]",
         lambda value: isinstance(value, int | float) and 0 <= value <= 100,
     ),
 }
 
 
-def _member(request: Mapping[str, Any], name: str) -> Any:
-    """The request's member `name`, None when it is absent, checked against its rule."""
+def _member(request: Mapping[str, Any], name: str, *, required: bool = False) -> Any:
+    """The request's member `name`, checked against its rule; None when it is absent and not required."""
     value = request.get(name)
+    problem, valid = _MEMBER_RULES[name]
     # bool is an int subclass, and `true` is not a number of units.
-    if value is not None and (isinstance(value, bool) or not _MEMBER_RULES[name][1](value)):
-        raise invalid_parameter(f"{name} must be {_MEMBER_RULES[name][0]}.")
+    if (required or value is not None) and (isinstance(value, bool) or not valid(value)):
+        raise invalid_parameter(f"{name} {problem}.")
     return value
