@@ -4,7 +4,7 @@ The local stack serves it in front of moto's server, reading the images from mot
 `RekognitionMiddleware(moto_app, CustomLabelsEmulator(fetch_object=moto_s3_fetcher()))`.
 """
 
-from labelbatch.emulator.detector import PALETTE, detect_boxes, label_name
+from labelbatch.emulator.detector import PALETTE, detect_boxes
 from labelbatch.emulator.errors import RekognitionError
 from labelbatch.emulator.model import CustomLabelsEmulator, ObjectFetcher, demo_model_arns
 from labelbatch.emulator.moto_s3 import moto_s3_fetcher
@@ -22,6 +22,5 @@ __all__ = [
     "SettingsError",
     "demo_model_arns",
     "detect_boxes",
-    "label_name",
     "moto_s3_fetcher",
 ]

@@ -1,11 +1,8 @@
 """WSGI middleware that serves the Custom Labels emulator in front of another app (moto's server).
 
-- POST with `X-Amz-Target: RekognitionService.<one of OPERATIONS>`: the emulator, in the AWS JSON 1.1
-  protocol. Errors carry `{"__type", "Message"}` and the `x-amzn-RequestId` and `x-amzn-ErrorType` headers;
-  moto's Step Functions engine fails on an error without a request id.
-- `/_labelbatch/model`: the control API (GET the report; POST settings or `{"action": "stop"}`).
-- Everything else, other Rekognition operations included, goes to the wrapped app untouched (the request
-  body is not read), so further middleware (for example one serving `/_labelbatch/outputs`) can wrap this.
+A POST whose X-Amz-Target names one of OPERATIONS goes to the emulator, in the AWS JSON 1.1 protocol; its
+errors carry a request id, without which moto's Step Functions engine fails. /_labelbatch/model is the control
+API. Anything else goes to the wrapped app with its body unread, so further middleware can wrap this one.
 """
 
 from __future__ import annotations
