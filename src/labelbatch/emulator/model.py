@@ -180,23 +180,22 @@ class CustomLabelsEmulator:
 
     def detect_custom_labels(self, request: Mapping[str, Any]) -> dict[str, Any]:
         self._require_version(request)
-        with self._lock:
-            now = self._clock()
-            self._advance(now)
-            self._calls["detectCustomLabelsCalls"] += 1
-            try:
-                self._admit(now)
-            except RekognitionError as error:
-                self._count_error(error)
-                raise
-            latency_seconds = self._settings.latency_ms / 1000.0
-        if latency_seconds > 0:
-            self._sleep(latency_seconds)
         try:
+            with self._lock:
+                now = self._clock()
+                self._advance(now)
+                self._calls["detectCustomLabelsCalls"] += 1
+                self._admit(now)
+                latency_seconds = self._settings.latency_ms / 1000.0
+            if latency_seconds > 0:
+                self._sleep(latency_seconds)
             labels = self._analyze(request)
         except RekognitionError as error:
             with self._lock:
-                self._count_error(error)
+                if error.code == "ProvisionedThroughputExceededException":
+                    self._calls["throttledCalls"] += 1
+                else:
+                    self._errors[error.code] += 1
             raise
         with self._lock:
             self._calls["successfulCalls"] += 1
@@ -333,12 +332,6 @@ class CustomLabelsEmulator:
             if units:
                 meter.running(since, until, units)
         return meter
-
-    def _count_error(self, error: RekognitionError) -> None:
-        if error.code == "ProvisionedThroughputExceededException":
-            self._calls["throttledCalls"] += 1
-        else:
-            self._errors[error.code] += 1
 
     def _require_version(self, request: Mapping[str, Any]) -> None:
         arn = _member(request, "ProjectVersionArn", required=True)
