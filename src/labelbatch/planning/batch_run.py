@@ -23,6 +23,9 @@ from labelbatch.planning.queue import ImageQueue
 # Floating-point slack when a start ends exactly on a poll: that poll sees RUNNING, as the emulator's does.
 _EPSILON = 1e-9
 
+# template.yaml's PollIntervalSeconds default (tests/planning/test_planning_cli.py ties the two).
+DEFAULT_POLL_SECONDS = 15.0
+
 
 @dataclass(frozen=True)
 class Transitions:
@@ -69,7 +72,7 @@ class BatchRun:
     name: str = "labelbatch"
     schedule_seconds: float | None = HOUR_SECONDS
     schedule_phase_seconds: float = 0.0
-    poll_seconds: float = 60.0
+    poll_seconds: float = DEFAULT_POLL_SECONDS
     """PollIntervalSeconds: between checks of the model while it starts (and of the queue, unless apart)."""
     drain_poll_seconds: float | None = None
     """Between readings of the queue while draining; None: poll_seconds."""
