@@ -34,7 +34,8 @@ def poll_wait(interval: float, polls_done: int) -> float:
     """The wait before a run's next poll once it has polled `polls_done` times."""
     if polls_done < SLOWER_AFTER_POLLS:
         return interval
-    return interval * 2 ** (1 + (polls_done - SLOWER_AFTER_POLLS) // SLOWER_EVERY_POLLS)
+    doublings = 1 + (polls_done - SLOWER_AFTER_POLLS) // SLOWER_EVERY_POLLS
+    return interval * float(1 << doublings)
 
 
 @dataclass(frozen=True)
