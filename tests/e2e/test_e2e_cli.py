@@ -104,7 +104,11 @@ def test_demo_writes_one_result_and_one_annotated_image_per_sample(tmp_path: Pat
     )
 
     # Then it exits 0, with a result listing each sample's boxes and an annotated PNG beside it
-    assert completed.returncode == 0, completed.stdout.decode(errors="replace")[-2000:]
+    output = completed.stdout.decode(errors="replace") + completed.stderr.decode(errors="replace")
+    assert completed.returncode == 0, output[-2000:]
+    # and nothing it printed is a traceback or an error (a throttled call is retried, not reported)
+    assert "Traceback" not in output, output[-2000:]
+    assert '"level":"ERROR"' not in output.replace(" ", ""), output[-2000:]
     results = {path.name.removesuffix(".json"): path for path in out.rglob("*.json")}
     annotated = {path.name.removesuffix(".annotated.png"): path for path in out.rglob("*.annotated.png")}
     assert sorted(results) == sorted(expected)
