@@ -7,8 +7,10 @@ then deleted as a success (measured: a batch run ended SUCCEEDED with an image m
 
 The environment is `python -m labelbatch.local.execution_environment FD CODE_DIR HANDLER`, talking over a
 private socket pair: unlike multiprocessing's spawn, it never re-imports the caller's main module, so any
-script may start a local stack. It inherits os.environ (which the local stack has set up) and stdout, so
-handler logs appear where the in-process handlers' do.
+script may start a local stack. It inherits os.environ (which the local stack has set up). Its stdout, where
+the handler's log and metric lines go (as on Lambda), is this process's stderr: stdout belongs to whoever
+started the stack (`labelbatch local up` prints its ready line there, the demo its progress), and a pipe
+there that nobody reads would block every invocation once full.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from labelbatch.local.lambda_runtime import Handler, LambdaContext, load_handler
 
 # Time a new environment may take to import the handler before its first invocation counts as started.
 _START_TIMEOUT_SECONDS = 60
+# The process's standard error, whatever sys.stderr is wrapped in (a test's capture, for example).
+_STDERR_FD = 2
 
 
 class InvocationError(RuntimeError):
@@ -46,6 +50,7 @@ class ExecutionEnvironment:
                 [sys.executable, "-m", __name__, str(theirs.fileno()), str(code_dir), handler],
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,
+                stdout=_STDERR_FD,
             )
             self._connection = Connection(os.dup(ours.fileno()))
         self._started = False

@@ -7,15 +7,16 @@ a consumer plays the SQS event source mapping and a scheduler plays EventBridge 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import sys
 import threading
 import time
 import urllib.request
 import uuid
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -227,17 +228,21 @@ class LocalStack:
         )
 
     def invoke(self, function_logical_id: str, event: dict[str, Any]) -> Any:
-        """Invoke a function's real handler in-process with a Lambda-like context."""
+        """Invoke a function's real handler in-process with a Lambda-like context.
+
+        Its log and metric lines go to stderr, as the execution environments' do: Powertools' logger keeps the
+        stdout it finds when first imported, and the metrics print to the current one."""
         assert self.deployed is not None
         function = self.deployed.functions[function_logical_id]
-        handler = load_handler(function.code_dir, function.handler)
         context = LambdaContext(
             function_name=function.name,
             memory_limit_in_mb=function.memory,
             invoked_function_arn=self._function_arn(function.name),
             timeout_seconds=function.timeout,
         )
-        return handler(event, context)
+        with contextlib.redirect_stdout(sys.stderr):
+            handler = load_handler(function.code_dir, function.handler)
+            return handler(event, context)
 
     def wait_for_execution(self, execution_arn: str, timeout: float = 300) -> dict[str, Any]:
         """Block until the execution ends; returns DescribeExecution's answer."""
@@ -334,7 +339,7 @@ class LocalStack:
         self._saved_environment = {}
 
 
-@contextmanager
+@contextlib.contextmanager
 def running_local_stack(config: LocalStackConfig | None = None) -> Iterator[LocalStack]:
     stack = LocalStack(config)
     stack.start()

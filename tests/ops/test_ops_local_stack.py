@@ -1,0 +1,124 @@
+"""What the operations command needs from the local stack: a quiet stdout.
+
+`labelbatch local up` prints one ready line on stdout; a script may read that line and nothing more. The
+functions' log and metric lines go to stderr, so an unread stdout pipe never fills and stalls the stack.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from e2e.stack_helpers import LABELBATCH, READY_TIMEOUT_SECONDS, StackUnderTest, command_environment
+from labelbatch.images import SampleImage, generate_sample_images
+from labelbatch.local.stack import LocalStack, LocalStackConfig
+
+pytestmark = pytest.mark.ops
+
+# Each image logs a line of about 1 KB and a share of a metric line: well past a pipe's 64 KB.
+LARGE_BATCH = 150
+DISTINCT_SAMPLES = 10
+RUN_TIMEOUT_SECONDS = 300
+EMF_MARKER = '"_aws"'
+
+
+@pytest.fixture
+def local_up_with_stdout_unread(
+    tmp_path: Path,
+) -> Iterator[tuple[subprocess.Popen[bytes], dict[str, Any], Path]]:
+    """`labelbatch local up` whose stdout is a pipe read only up to the ready line; stderr goes to a file."""
+    stderr_path = tmp_path / "local-up.stderr"
+    with stderr_path.open("wb") as stderr:
+        process = subprocess.Popen(
+            [str(LABELBATCH), "local", "up", "--port", "0", "--no-schedule", "--poll-seconds", "1"],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env=command_environment(),
+        )
+    try:
+        assert process.stdout is not None
+        ready_line = process.stdout.readline()
+        assert ready_line, f"local up exited early:\n{stderr_path.read_text()[-3000:]}"
+        yield process, json.loads(ready_line), stderr_path
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_local_up_drains_a_large_batch_while_nobody_reads_its_stdout(
+    local_up_with_stdout_unread: tuple[subprocess.Popen[bytes], dict[str, Any], Path], tmp_path: Path
+) -> None:
+    # Given `local up` (function logs at INFO, metrics on) whose stdout nobody reads after the ready line
+    process, ready, stderr_path = local_up_with_stdout_unread
+    outputs = ready["outputs"]
+    session = boto3.Session(
+        aws_access_key_id="local", aws_secret_access_key="local", region_name=ready["region"]
+    )
+    s3: Any = session.client("s3", endpoint_url=ready["endpoint"])
+    sfn: Any = session.client("stepfunctions", endpoint_url=ready["endpoint"])
+    bodies = [
+        sample.path.read_bytes() for sample in generate_sample_images(tmp_path / "samples", DISTINCT_SAMPLES)
+    ]
+
+    # When a large batch is uploaded and one run drains it
+    for index in range(LARGE_BATCH):
+        key = f"{outputs['InputPrefix']}large/{index:03d}.png"
+        s3.put_object(Bucket=outputs["ImageBucketName"], Key=key, Body=bodies[index % DISTINCT_SAMPLES])
+    arn = sfn.start_execution(stateMachineArn=outputs["StateMachineArn"], name="large-batch", input="{}")[
+        "executionArn"
+    ]
+    deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
+    while (status := sfn.describe_execution(executionArn=arn)["status"]) == "RUNNING":
+        assert time.monotonic() < deadline, (
+            f"the run still RUNNING after {RUN_TIMEOUT_SECONDS} s: the stack stalled"
+        )
+        time.sleep(0.5)
+
+    # Then it succeeded, a result per image; the function's lines went to stderr, and stdout got nothing more
+    assert status == "SUCCEEDED"
+    pages = s3.get_paginator("list_objects_v2").paginate(
+        Bucket=outputs["ImageBucketName"], Prefix=outputs["ResultsPrefix"]
+    )
+    assert sum(page.get("KeyCount", 0) for page in pages) == LARGE_BATCH
+    stderr = stderr_path.read_text(encoding="utf-8", errors="replace")
+    assert stderr.count('"message":"analyzed"') >= LARGE_BATCH
+    assert EMF_MARKER in stderr
+    process.terminate()
+    assert process.wait(timeout=READY_TIMEOUT_SECONDS) == 0
+    assert process.stdout is not None
+    assert process.stdout.read() == b""
+
+
+def test_functions_in_a_local_stack_print_nothing_on_this_process_stdout(
+    stack: StackUnderTest, samples: list[SampleImage], capfd: pytest.CaptureFixture[str]
+) -> None:
+    # Given a stack whose consumer runs the function in execution environments (metrics on)
+    stack.upload_samples(samples[:1])
+
+    # When a run analyzes an image
+    assert stack.run_to_end().status == "SUCCEEDED"
+
+    # Then the metric line reached stderr, and stdout nothing
+    captured = capfd.readouterr()
+    assert EMF_MARKER not in captured.out
+    assert EMF_MARKER in captured.err
+
+
+def test_an_in_process_invocation_logs_to_stderr(capfd: pytest.CaptureFixture[str]) -> None:
+    # Given a local stack whose functions log at INFO
+    config = LocalStackConfig(port=0, schedule=False, poll_seconds=1, function_log_level="INFO")
+    with LocalStack(config) as local:
+        # When the model reaper is invoked in this process, as its schedule does
+        local.invoke("ModelReaperFunction", {})
+
+    # Then its log line is on stderr and nothing on stdout
+    captured = capfd.readouterr()
+    assert captured.out == ""
+    assert '"function_name":"labelbatch-local-ModelReaperFunction' in captured.err
