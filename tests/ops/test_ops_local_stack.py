@@ -1,7 +1,9 @@
-"""What the operations command needs from the local stack: a quiet stdout.
+"""What the operations command needs from the local stack: a quiet stdout, and a CloudFormation record.
 
 `labelbatch local up` prints one ready line on stdout; a script may read that line and nothing more. The
 functions' log and metric lines go to stderr, so an unread stdout pipe never fills and stalls the stack.
+The stack's outputs are also a CloudFormation stack of its name, so `--stack NAME` with AWS_ENDPOINT_URL
+pointed at the local endpoint runs the code path a deployed stack takes.
 """
 
 from __future__ import annotations
@@ -122,3 +124,15 @@ def test_an_in_process_invocation_logs_to_stderr(capfd: pytest.CaptureFixture[st
     captured = capfd.readouterr()
     assert captured.out == ""
     assert '"function_name":"labelbatch-local-ModelReaperFunction' in captured.err
+
+
+def test_the_local_stack_is_also_a_cloudformation_stack_of_its_name(stack: StackUnderTest) -> None:
+    # Given the local stack, named as LocalStackConfig names it
+    cloudformation = stack.client("cloudformation")
+
+    # When CloudFormation describes that stack
+    description = cloudformation.describe_stacks(StackName="labelbatch-local")["Stacks"][0]
+
+    # Then its outputs are the stack outputs, named as template.yaml declares them
+    assert {output["OutputKey"]: output["OutputValue"] for output in description["Outputs"]} == stack.outputs
+    assert description["StackStatus"] == "CREATE_COMPLETE"

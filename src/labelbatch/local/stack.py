@@ -16,6 +16,7 @@ import threading
 import time
 import urllib.request
 import uuid
+import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,16 +31,15 @@ from werkzeug.wrappers import Request, Response
 
 from labelbatch.emulator import CustomLabelsEmulator, EmulatorSettings, RekognitionMiddleware, moto_s3_fetcher
 from labelbatch.emulator.model import demo_model_arns
+from labelbatch.local import OUTPUTS_PATH, TEMPLATE
 from labelbatch.local.consumer import QueueConsumer
 from labelbatch.local.deploy import deploy_stack
 from labelbatch.local.deploy.model import DeployedStack, ScheduleSpec
+from labelbatch.local.deploy.template import load_template
 from labelbatch.local.lambda_runtime import LambdaContext, load_handler, unload_function_modules
 from labelbatch.local.moto_shims import apply_moto_shims
 from labelbatch.local.scheduler import LocalScheduler
 
-REPOSITORY = Path(__file__).resolve().parents[3]
-TEMPLATE = REPOSITORY / "template.yaml"
-OUTPUTS_PATH = "/_labelbatch/outputs"
 STATE_MACHINE_LOGICAL_ID = "BatchRunStateMachine"
 
 
@@ -145,6 +145,7 @@ class LocalStack:
                 account_id=DEFAULT_ACCOUNT_ID,
             )
             outputs_api.outputs = dict(self.deployed.outputs)
+            self._record_outputs_stack()
             self._set_environment(self._function_environment())
             # Cold start, as a new deployment gets new execution environments. Unloading at stop() is not
             # enough: anything else in this process (a test module, a conftest) may have imported the function
@@ -262,6 +263,28 @@ class LocalStack:
         # moto's backends are per process: a new local stack starts from empty services.
         reset = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")  # noqa: S310
         urllib.request.urlopen(reset).close()  # noqa: S310  (an http URL we built for our own endpoint)
+
+    def _record_outputs_stack(self) -> None:
+        """A CloudFormation stack of the local stack's name holding its outputs, as `sam deploy` leaves one:
+        `labelbatch --stack NAME` with AWS_ENDPOINT_URL pointed here then takes the deployed-stack path."""
+        assert self.deployed is not None
+        declared = load_template(self._template).get("Outputs", {})
+        record = {
+            # CloudFormation needs one resource; moto creates nothing for a wait condition handle.
+            "Resources": {"OutputsRecord": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+            "Outputs": {
+                name: {"Value": value, "Description": declared.get(name, {}).get("Description", "")}
+                for name, value in self.deployed.outputs.items()
+            },
+        }
+        with warnings.catch_warnings():
+            # moto warns that it creates nothing for the handle, which is the point.
+            warnings.filterwarnings(
+                "ignore", message="Tried to parse AWS::CloudFormation::WaitConditionHandle"
+            )
+            self.client("cloudformation").create_stack(
+                StackName=self.config.stack_name, TemplateBody=json.dumps(record)
+            )
 
     def _state_machine_schedule(self) -> ScheduleSpec:
         assert self.deployed is not None
