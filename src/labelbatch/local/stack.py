@@ -153,7 +153,9 @@ class LocalStack:
             # without a namespace made every invocation fail with SchemaValidationError).
             self._unload_function_modules()
             self._start_consumers()
-            if self.config.schedule:
+            if not self.config.schedule:
+                self._disable_schedules()
+            else:
                 self._scheduler = LocalScheduler(
                     self.deployed.schedules, self.fire, self.config.schedule_every
                 )
@@ -284,6 +286,20 @@ class LocalStack:
             )
             self.client("cloudformation").create_stack(
                 StackName=self.config.stack_name, TemplateBody=json.dumps(record)
+            )
+
+    def _disable_schedules(self) -> None:
+        """Nothing fires the schedules (schedule=False), so the emulated Scheduler shows them DISABLED."""
+        assert self.deployed is not None
+        scheduler = self.client("scheduler")
+        for spec in self.deployed.schedules:
+            schedule = scheduler.get_schedule(Name=spec.name)
+            scheduler.update_schedule(
+                Name=spec.name,
+                ScheduleExpression=schedule["ScheduleExpression"],
+                FlexibleTimeWindow=schedule["FlexibleTimeWindow"],
+                Target=schedule["Target"],
+                State="DISABLED",
             )
 
     def _state_machine_schedule(self) -> ScheduleSpec:
