@@ -21,6 +21,7 @@ import pytest
 from e2e.stack_helpers import LABELBATCH, READY_TIMEOUT_SECONDS, StackUnderTest, command_environment
 from labelbatch.images import SampleImage, generate_sample_images
 from labelbatch.local.stack import LocalStack, LocalStackConfig
+from ops.conftest import Operator
 
 pytestmark = pytest.mark.ops
 
@@ -136,3 +137,32 @@ def test_the_local_stack_is_also_a_cloudformation_stack_of_its_name(stack: Stack
     # Then its outputs are the stack outputs, named as template.yaml declares them
     assert {output["OutputKey"]: output["OutputValue"] for output in description["Outputs"]} == stack.outputs
     assert description["StackStatus"] == "CREATE_COMPLETE"
+
+
+def test_stack_name_with_the_local_endpoint_takes_the_deployed_stack_path(
+    operator: Operator, stack: StackUnderTest
+) -> None:
+    # Given AWS_ENDPOINT_URL pointed at the local stack, as for any SDK
+    environment = {
+        **command_environment(),
+        "AWS_ENDPOINT_URL": stack.endpoint,
+        "AWS_DEFAULT_REGION": stack.region,
+    }
+    environment |= {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+
+    # When `labelbatch status --stack labelbatch-local --json` runs as a separate command
+    completed = subprocess.run(
+        [str(LABELBATCH), "status", "--stack", "labelbatch-local", "--json"],
+        capture_output=True,
+        env=environment,
+        timeout=120,
+        check=False,
+    )
+
+    # Then it answers from CloudFormation's outputs what --local answers from the endpoint
+    assert completed.returncode == 0, completed.stderr.decode()
+    by_stack = json.loads(completed.stdout)
+    by_endpoint = operator.json("status")
+    assert by_stack["stack"] == "stack labelbatch-local in us-east-1"
+    for part in ("model", "queue", "deadLetters", "consumer", "schedule", "marker", "run", "spending"):
+        assert by_stack[part] == by_endpoint[part], part

@@ -1,0 +1,165 @@
+"""`labelbatch runs` and `runs show`: what each run did, how long the model ran, what that cost."""
+
+from __future__ import annotations
+
+import pytest
+
+from e2e.stack_helpers import StackUnderTest
+from labelbatch.images import SampleImage
+from labelbatch.ops.times import parse_iso, seconds_between
+from ops.conftest import Operator
+
+pytestmark = pytest.mark.ops
+
+RUN_KEYS = {
+    "name",
+    "arn",
+    "status",
+    "startedAt",
+    "stoppedAt",
+    "durationSeconds",
+    "outcome",
+    "error",
+    "cause",
+    "backlogAtStart",
+    "modelStartedByRun",
+    "modelStoppedByRun",
+    "modelRunningSince",
+    "inferenceUnits",
+    "modelSeconds",
+    "modelCostUsd",
+}
+
+
+def test_runs_lists_the_newest_first_with_model_time_and_its_cost(
+    operator: Operator, stack: StackUnderTest, samples: list[SampleImage]
+) -> None:
+    # Given a run that processed two images, then one that found nothing to do
+    stack.upload_samples(samples[:2])
+    processed = stack.run_to_end()
+    idle = stack.run_to_end()
+
+    # When the operator lists the runs
+    answer = operator.json("runs")
+
+    # Then both are there, newest first, with the summary's figures and the model's cost at the list price
+    assert answer["unitPriceUsdPerHour"] == 4.0
+    assert answer["stateMachineArn"] == stack.outputs["StateMachineArn"]
+    newest, oldest = answer["runs"]
+    assert set(newest) == set(oldest) == RUN_KEYS
+    assert (newest["arn"], newest["status"], newest["outcome"], newest["backlogAtStart"]) == (
+        idle.arn,
+        "SUCCEEDED",
+        "nothing-to-do",
+        0,
+    )
+    assert (newest["modelSeconds"], newest["modelCostUsd"], newest["inferenceUnits"]) == (0.0, 0.0, None)
+    assert processed.output is not None
+    model_seconds = seconds_between(
+        parse_iso(processed.output["modelRunningSince"]), parse_iso(processed.output["finishedAt"])
+    )
+    assert oldest == oldest | {
+        "arn": processed.arn,
+        "status": "SUCCEEDED",
+        "outcome": "processed",
+        "backlogAtStart": 2,
+        "modelStartedByRun": True,
+        "modelStoppedByRun": True,
+        "inferenceUnits": 1,
+        "modelSeconds": model_seconds,
+        "modelCostUsd": round(model_seconds / 3600 * 4.0, 4),
+        "error": None,
+    }
+    assert model_seconds > 0
+
+
+def test_limit_and_unit_price_shape_the_list(operator: Operator, stack: StackUnderTest) -> None:
+    # Given two runs
+    stack.run_to_end()
+    newest = stack.run_to_end()
+
+    # When the operator asks for the last one at another price
+    answer = operator.json("runs", "--limit", "1", "--unit-price", "2.5")
+
+    # Then only that one, priced as asked
+    assert [run["arn"] for run in answer["runs"]] == [newest.arn]
+    assert answer["unitPriceUsdPerHour"] == 2.5
+
+
+def test_runs_show_groups_the_states_as_the_readme_steps(
+    operator: Operator, stack: StackUnderTest, samples: list[SampleImage]
+) -> None:
+    # Given a run that started the model, drained one image and stopped the model
+    stack.upload_samples(samples[:1])
+    execution = stack.run_to_end()
+
+    # When the operator shows it by name
+    detail = operator.json("runs", "show", execution.arn.rsplit(":", 1)[-1])
+
+    # Then its timeline is steps 1 to 7, in order, each state as entered, and its summary
+    assert [step["step"] for step in detail["timeline"]] == [1, 2, 3, 4, 5, 6, 7]
+    assert [step["title"] for step in detail["timeline"]][:3] == ["Overlap guard", "Backlog", "Model"]
+    entered = [visit["name"] for step in detail["timeline"] for visit in step["states"]]
+    assert set(entered) == set(execution.entered)
+    assert sum(visit["entered"] for step in detail["timeline"] for visit in step["states"]) == len(
+        execution.entered
+    )
+    assert detail["summary"] == execution.output
+    assert detail["run"]["arn"] == execution.arn
+    assert detail["failures"] == []
+    for step in detail["timeline"]:
+        assert step["startedAt"] <= step["endedAt"]
+
+
+def test_a_failed_run_shows_its_error_and_its_cleanup(operator: Operator, stack: StackUnderTest) -> None:
+    # Given a run whose model start fails
+    stack.client("sqs").send_message(QueueUrl=stack.outputs["ImageQueueUrl"], MessageBody="{}")
+    stack.configure_model({"fail_next_start": True})
+    execution = stack.run_to_end()
+    assert (execution.status, execution.error) == ("FAILED", "ModelStartFailed")
+
+    # When the operator lists the runs and shows this one
+    listed = operator.json("runs")["runs"][0]
+    detail = operator.json("runs", "show", execution.arn)
+
+    # Then the error is there, the cleanup is step 8, and the model never ran so it cost nothing known
+    assert (listed["status"], listed["outcome"], listed["error"]) == ("FAILED", None, "ModelStartFailed")
+    assert (listed["modelSeconds"], listed["modelCostUsd"]) == (None, None)
+    assert detail["timeline"][-1]["step"] == 8
+    assert detail["timeline"][-1]["title"] == "Cleanup after a fault"
+    assert detail["summary"] is None
+    assert detail["failures"][-1]["error"] == "ModelStartFailed"
+    assert detail["failures"][-1]["state"] is None
+
+
+def test_runs_show_of_an_unknown_run_says_where_to_look(operator: Operator) -> None:
+    result = operator.run("runs", "show", "no-such-run")
+
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        "error: There is no run 'no-such-run' of this stack's state machine: `labelbatch runs` lists the "
+        "recent ones.\n"
+    )
+
+
+def test_the_human_list_and_timeline_read_as_tables(
+    operator: Operator, stack: StackUnderTest, samples: list[SampleImage]
+) -> None:
+    # Given one processed run
+    stack.upload_samples(samples[:1])
+    execution = stack.run_to_end()
+    name = execution.arn.rsplit(":", 1)[-1]
+
+    # When the operator reads them without --json
+    listed = operator.run("runs")
+    shown = operator.run("runs", "show", name)
+
+    # Then the run, its outcome and the price note; the steps by title
+    assert listed.exit_code == shown.exit_code == 0
+    assert name in listed.stdout
+    assert "processed" in listed.stdout
+    assert "Costs at 4.00 USD per inference-unit hour, the us-east-1 list price" in listed.stdout
+    for title in ("Overlap guard", "Backlog", "Model", "Wait for RUNNING", "Enable the consumer", "Drain"):
+        assert title in shown.stdout
+    assert "Summary: {" in shown.stdout

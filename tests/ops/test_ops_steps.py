@@ -1,0 +1,48 @@
+"""The step table of `runs show`: every state of the definition, and only those, mapped to a README step."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from labelbatch.ops.steps import STEP_OF_STATE, STEP_TITLES
+
+pytestmark = pytest.mark.ops
+
+DEFINITION = Path(__file__).resolve().parents[2] / "statemachine" / "batch_run.asl.json"
+
+
+def state_names(states: dict[str, Any]) -> set[str]:
+    """Every state, those inside Parallel branches and Map processors included."""
+    names = set(states)
+    for state in states.values():
+        for branch in state.get("Branches", []):
+            names |= state_names(branch["States"])
+        processor = state.get("ItemProcessor") or state.get("Iterator")
+        if processor:
+            names |= state_names(processor["States"])
+    return names
+
+
+def test_every_state_of_the_definition_has_a_step() -> None:
+    definition = json.loads(DEFINITION.read_text(encoding="utf-8"))
+
+    unmapped = state_names(definition["States"]) - set(STEP_OF_STATE)
+
+    assert unmapped == set(), "add these states to STEP_OF_STATE in src/labelbatch/ops/steps.py"
+
+
+def test_the_step_table_names_no_state_the_definition_lacks() -> None:
+    definition = json.loads(DEFINITION.read_text(encoding="utf-8"))
+
+    stale = set(STEP_OF_STATE) - state_names(definition["States"])
+
+    assert stale == set(), "remove these states from STEP_OF_STATE in src/labelbatch/ops/steps.py"
+
+
+def test_steps_are_the_readme_steps_one_to_eight() -> None:
+    assert sorted(STEP_TITLES) == list(range(1, 9))
+    assert set(STEP_OF_STATE.values()) == set(STEP_TITLES)
