@@ -107,6 +107,10 @@ def operation(function: Command) -> Command:
         as_json: bool,
         **kwargs: Any,
     ) -> None:
+        context = click.get_current_context()
+        if isinstance(context.command, click.Group) and context.invoked_subcommand is not None:
+            # A group's own options (`runs --limit`) are for when it runs alone; the subcommand has its own.
+            return
         output = Output(as_json)
         try:
             stack = open_stack(
@@ -303,7 +307,7 @@ def runs_show(stack: Stack, output: Output, run_name: str, unit_price: float) ->
         output.json(answer)
         return
     run = answer["run"]
-    output.console.print(f"[bold]{run['name']}[/bold]  {_run_line(run)}")
+    output.console.print(_run_line(run))
     table = Table(title="Timeline", title_justify="left")
     for column in ("Step", "", "From", "To", "States (times entered)"):
         table.add_column(column)
@@ -361,7 +365,7 @@ def run_now(stack: Stack, output: Output, wait: bool, interval: float) -> None:
         output.console.print(f"Started run {started['name']}.")
     last = None
     try:
-        if output.as_json:
+        if output.as_json or not output.console.is_terminal:
             *_, last = watch_run(stack, started["arn"], interval=interval)
         else:
             with Live(console=output.console, refresh_per_second=4, transient=False) as live:
@@ -377,6 +381,9 @@ def run_now(stack: Stack, output: Output, wait: bool, interval: float) -> None:
     if output.as_json:
         output.json({"run": started, "progress": last})
     else:
+        if not output.console.is_terminal:
+            # No live display off a terminal (a log, a pipe): the last reading, once.
+            output.console.print(_progress(last))
         ending = last["outcome"] or last["error"] or ""
         output.console.print(
             f"Run {started['name']} ended {_status_text(last['status'])} {ending}".rstrip() + "."
@@ -413,12 +420,10 @@ def backfill(stack: Stack, output: Output, dry_run: bool, prefix: str | None) ->
     if output.as_json:
         output.json(answer)
         return
-    table = Table(
-        title=f"Backfill of s3://{stack.outputs['ImageBucketName']}/{answer['prefix']}",
-        show_header=False,
-        title_justify="left",
-        box=None,
+    output.console.print(
+        f"Backfill of s3://{stack.outputs['ImageBucketName']}/{answer['prefix']}", markup=False
     )
+    table = Table(show_header=False, box=None)
     table.add_column(style="bold")
     table.add_column(justify="right")
     table.add_row("Images", str(answer["images"]))

@@ -78,7 +78,9 @@ def test_run_wait_exits_1_when_the_run_fails(operator: Operator, stack: StackUnd
     # Then it says how the run ended, and exits 1
     assert result.exit_code == 1
     name = result.stdout.split("Started run ", 1)[1].split(".", 1)[0]
-    assert f"Run {name} ended FAILED ModelStartFailed." in result.stdout
+    lines = [line.strip() for line in result.stdout.splitlines()]
+    assert lines[-1] == f"Run {name} ended FAILED ModelStartFailed."
+    assert any(line.startswith("Images left") for line in lines)
 
 
 @dataclass

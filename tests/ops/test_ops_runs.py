@@ -151,12 +151,13 @@ def test_the_human_list_and_timeline_read_as_tables(
     execution = stack.run_to_end()
     name = execution.arn.rsplit(":", 1)[-1]
 
-    # When the operator reads them without --json
+    # When the operator reads them without --json (and with no stack named in the environment)
     listed = operator.run("runs")
-    shown = operator.run("runs", "show", name)
+    shown = operator.run("runs", "show", name, env={"AWS_ENDPOINT_URL": None})
 
     # Then the run, its outcome and the price note; the steps by title
-    assert listed.exit_code == shown.exit_code == 0
+    assert listed.exit_code == 0, listed.stderr
+    assert shown.exit_code == 0, shown.stderr
     assert name in listed.stdout
     assert "processed" in listed.stdout
     assert "Costs at 4.00 USD per inference-unit hour, the us-east-1 list price" in listed.stdout

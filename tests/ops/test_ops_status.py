@@ -160,7 +160,7 @@ def test_the_human_status_is_a_table_ending_in_the_spending_sentence(
     assert any(
         line.startswith("Spending")
         and "No: the model is TRAINING_COMPLETED, so only per-image Lambda, SQS and S3 costs accrue; "
-        "1 image waits"
+        "1 message waits"
         in line
         for line in lines
     )

@@ -112,7 +112,7 @@ def spending(
     if status not in BILLING_STATUSES:
         waiting = queue["total"]
         then = (
-            f"; {waiting} image{'s wait' if waiting != 1 else ' waits'} for the next run"
+            f"; {waiting} message{'s wait' if waiting != 1 else ' waits'} for the next run"
             + (f" at {schedule['nextFireAt']}" if schedule and schedule["nextFireAt"] else "")
             if waiting
             else ""
