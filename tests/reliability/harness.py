@@ -103,14 +103,14 @@ class Unusable:
 
 
 class FunctionLog:
-    """The structured log lines of the handlers (execution environments write to the captured stdout)."""
+    """The structured log lines of the handlers (the local stack sends them to the captured stderr)."""
 
     def __init__(self, capfd: pytest.CaptureFixture[str]) -> None:
         self._capfd = capfd
         self._lines: list[dict[str, Any]] = []
 
     def lines(self) -> list[dict[str, Any]]:
-        for text in self._capfd.readouterr().out.splitlines():
+        for text in self._capfd.readouterr().err.splitlines():
             try:
                 line = json.loads(text)
             except json.JSONDecodeError:
