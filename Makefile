@@ -13,8 +13,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: setup chromium demo test lint validate test-unit test-template test-statemachine test-emulator test-e2e \
-	test-reliability reliability bench clean
+.PHONY: setup chromium demo test lint validate reliability bench clean
 
 setup: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed chromium
 
@@ -53,9 +52,9 @@ demo: $(VENV)/.installed
 	$(BIN)/labelbatch demo
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check functions src tests benchmarks
-	$(BIN)/ruff format --check functions src tests benchmarks
-	$(BIN)/mypy functions src benchmarks
+	$(BIN)/ruff check functions src tests bench
+	$(BIN)/ruff format --check functions src tests bench
+	$(BIN)/mypy functions src bench
 
 validate: setup
 	$(BIN)/sam validate --lint
@@ -66,20 +65,25 @@ validate: setup
 	node_modules/.bin/asl-validator --json-path statemachine/batch_run.asl.json
 
 # Local-stack suites mostly wait on polls, not the CPU: four workers (each its own moto) cut the wall time.
+# The calibration compares timings, so it runs alone afterwards.
 test: lint validate
-	$(BIN)/pytest -n 4
+	$(BIN)/pytest -n 4 -m "not calibration"
+	$(BIN)/pytest -m calibration
 
 # The fault-injection suite at full sizes (1,000 images for throttling); make test runs it reduced.
 reliability: $(VENV)/.installed
 	LABELBATCH_RELIABILITY=full $(BIN)/pytest -m reliability -n 2
 
-test-unit test-template test-statemachine test-emulator test-e2e test-reliability: $(VENV)/.installed
-	$(BIN)/pytest -m $(patsubst test-%,%,$@)
+# One tier of tests/, named after its folder: make test-unit, test-template, test-statemachine, test-emulator,
+# test-local, test-e2e, test-reliability (reduced), test-bench.
+test-%: $(VENV)/.installed
+	$(BIN)/pytest -m $*
 
-# Medians and ratios, never asserted: the machine is shared and noisy.
+# Figures, never asserted (the machine is shared and noisy): bench/results.json and docs/PERFORMANCE.md.
 bench: $(VENV)/.installed
-	$(BIN)/python benchmarks/bench_pipeline.py --images 60 --repeat 3 --concurrency 2 5 10
-	$(BIN)/python benchmarks/bench_retries.py --images 20 --repeat 1 --error-fraction 0.5 --retry-delay 10 300
+	$(BIN)/python bench/drain.py
+	$(BIN)/python bench/cost_policy.py
+	$(BIN)/python bench/cost_model_calibration.py
 
 clean:
 	rm -rf $(VENV) .tools node_modules .aws-sam .pytest_cache .mypy_cache .ruff_cache demo-results

@@ -1,14 +1,25 @@
-"""The local-stack fixtures shared by tests/e2e and tests/statemachine/test_paths.py."""
+"""What every suite shares: each test's tier marker, and the local-stack fixtures of tests/e2e,
+tests/statemachine/test_paths.py and tests/bench."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 
 import pytest
 
 from e2e.stack_helpers import FAST_MODEL, StackUnderTest, StartLocalStack, stop_running_executions
 from labelbatch.emulator import EmulatorSettings
+from labelbatch.local.moto_shims import MappingSwitch
 from labelbatch.local.stack import LocalStack, LocalStackConfig
+
+TESTS = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test's tier is its folder (tests/<tier>/...): `pytest -m <tier>` (make test-<tier>) runs one."""
+    for item in items:
+        item.add_marker(item.path.relative_to(TESTS).parts[0])
 
 
 @pytest.fixture
@@ -20,7 +31,11 @@ def start_local_stack() -> Iterator[StartLocalStack]:
     started: list[LocalStack] = []
 
     def start(
-        *, emulator: EmulatorSettings = FAST_MODEL, parameters: Mapping[str, str] | None = None
+        *,
+        emulator: EmulatorSettings = FAST_MODEL,
+        parameters: Mapping[str, str] | None = None,
+        mapping_switch: MappingSwitch | None = None,
+        keep_test_event: bool = False,
     ) -> StackUnderTest:
         assert not started, "one local stack at a time: moto's services are per process"
         config = LocalStackConfig(
@@ -30,15 +45,19 @@ def start_local_stack() -> Iterator[StartLocalStack]:
             function_log_level="WARNING",
             parameters=dict(parameters or {}),
             emulator=emulator,
+            mapping_switch=mapping_switch or MappingSwitch(),
         )
         # start() stops whatever it started when it fails, so only a started stack is recorded.
         stack = LocalStack(config).start()
         started.append(stack)
-        return StackUnderTest.prepared(stack.endpoint_url, config.region, stack.outputs)
+        return StackUnderTest.prepared(
+            stack.endpoint_url, config.region, stack.outputs, keep_test_event=keep_test_event
+        )
 
     yield start
     for stack in started:
-        # A run left RUNNING by a failed test would keep calling $MOTO_PORT, which the next stack reuses.
+        # A run left RUNNING by a failed test would keep calling the port of its SDK tasks, which the next
+        # stack reuses (moto_shims.SDK_TASK_PORT).
         stop_running_executions(stack.client("stepfunctions"), stack.outputs["StateMachineArn"])
         stack.stop()
 

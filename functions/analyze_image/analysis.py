@@ -1,4 +1,10 @@
-"""Asking the Custom Labels model about one image, and telling problems of the image from everything else."""
+"""Asking the Custom Labels model about one image, and telling problems of the image from everything else.
+
+Calls go at the execution environment's pace (pacing.py). Throttling is how a model at capacity says so,
+not a failure: the call is made again at the next slot, for as long as the invocation has time. A fault of the
+service (5xx, a timeout, a dropped connection) gets two more tries at once; anything else outside the image
+fails the image, to be retried later (settle.py).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
     from analyze_image.notification import ObjectEvent
+    from analyze_image.pacing import CallPacer, Deadline
 
 # Rekognition's answers for an image it will never analyze, whatever the retry: such an image gets an error
 # result, so the team sees why, instead of cycling through the queue into the dead-letter queue.
@@ -30,6 +37,12 @@ IMAGE_ERROR_CODES: Final = frozenset(
         "InvalidParameterException",
     }
 )
+# The model (or the account's Rekognition quota) is at capacity: the next slot will do.
+THROTTLING_CODES: Final = frozenset(
+    {"ProvisionedThroughputExceededException", "ThrottlingException", "LimitExceededException"}
+)
+# A fault of the service rather than an answer: worth trying again at once, a few times.
+SERVICE_FAULT_ATTEMPTS: Final = 3
 _MISSING_OBJECT_CODES: Final = frozenset({"404", "NoSuchKey", "NoSuchVersion"})
 _MISSING_OBJECT_MESSAGE: Final = (
     "The object no longer exists in S3: it was deleted before it could be analyzed."
@@ -45,6 +58,7 @@ class CustomLabelsApi(Protocol):
 @dataclass(frozen=True, slots=True)
 class Labels:
     custom_labels: list[dict[str, Any]]
+    # The answered call's own time, throttled tries left out.
     latency_ms: float
 
 
@@ -55,12 +69,23 @@ class ImageProblem:
 
 
 class AnalysisFailedError(RuntimeError):
-    """DetectCustomLabels failed for a reason outside the image: throttling, a model that is not running,
-    a service fault, a timeout, missing permissions, a wrong model ARN...
+    """DetectCustomLabels failed for a reason outside the image: a model that is not running, a service fault
+    or timeout that persisted, missing permissions, a wrong model ARN... (throttling is retried instead)
 
-    The record fails and its message returns to the queue. No error result is written: a retry, or a fix of
-    the configuration followed by a redrive from the dead-letter queue, can still analyze the image.
+    No error result is written: the image is retried later (settle.py), and a retry, or a fix of the
+    configuration followed by a redrive from the dead-letter queue, can still analyze it.
     """
+
+
+class OutOfTimeError(RuntimeError):
+    """The invocation reached its deadline before the model could answer (it was throttled, or busy): the
+    message comes back at once, for an invocation with time left."""
+
+
+class Tally(Protocol):
+    """Counts what a batch's model calls met (the invocation publishes the counts as metrics)."""
+
+    def add(self, name: str, count: int = 1) -> None: ...
 
 
 def detect_custom_labels(
@@ -70,6 +95,9 @@ def detect_custom_labels(
     min_confidence: float | None,
     rekognition: CustomLabelsApi,
     s3: S3Client,
+    pacer: CallPacer,
+    deadline: Deadline,
+    tally: Tally,
 ) -> Labels | ImageProblem:
     s3_object: dict[str, str] = {"Bucket": image.bucket, "Name": image.key}
     if image.version_id is not None:
@@ -78,28 +106,45 @@ def detect_custom_labels(
     request: dict[str, Any] = {"ProjectVersionArn": project_version_arn, "Image": {"S3Object": s3_object}}
     if min_confidence is not None:
         request["MinConfidence"] = min_confidence
-    started = time.perf_counter()
-    try:
-        response = rekognition.detect_custom_labels(**request)
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        code = error.get("Code", "Unknown")
-        if code == "InvalidS3ObjectException":
-            if _object_exists(image, s3):
-                raise AnalysisFailedError(
-                    f"Rekognition could not read {_url(image)}, which exists: check that the function's role"
-                    " may read it (s3:GetObject, and kms:Decrypt if a KMS key encrypts it)"
-                ) from exc
-            return ImageProblem(code=code, message=_MISSING_OBJECT_MESSAGE)
-        if code in IMAGE_ERROR_CODES:
-            return ImageProblem(code=code, message=error.get("Message", ""))
-        raise AnalysisFailedError(f"DetectCustomLabels failed with {code} for {_url(image)}") from exc
-    except BotoCoreError as exc:
-        # Timeouts and connection errors, after the client's own retries.
-        raise AnalysisFailedError(f"DetectCustomLabels did not answer for {_url(image)}: {exc}") from exc
-    # Includes the SDK's retries and back-off: the time an image really waited for the model.
-    latency_ms = (time.perf_counter() - started) * 1000
-    return Labels(custom_labels=list(response["CustomLabels"]), latency_ms=latency_ms)
+    faults = 0
+    while True:
+        if not pacer.acquire(deadline.at):
+            raise OutOfTimeError(f"no time left to analyze {_url(image)} in this invocation")
+        started = time.perf_counter()
+        try:
+            response = rekognition.detect_custom_labels(**request)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            code = error.get("Code", "Unknown")
+            if code in THROTTLING_CODES:
+                tally.add("ModelThrottles")
+                continue
+            if code == "InvalidS3ObjectException":
+                if _object_exists(image, s3):
+                    raise AnalysisFailedError(
+                        f"Rekognition could not read {_url(image)}, which exists: check that the function's"
+                        " role may read it (s3:GetObject, and kms:Decrypt if a KMS key encrypts it)"
+                    ) from exc
+                return ImageProblem(code=code, message=_MISSING_OBJECT_MESSAGE)
+            if code in IMAGE_ERROR_CODES:
+                return ImageProblem(code=code, message=error.get("Message", ""))
+            faults += 1
+            if _is_service_fault(exc) and faults < SERVICE_FAULT_ATTEMPTS:
+                continue
+            raise AnalysisFailedError(f"DetectCustomLabels failed with {code} for {_url(image)}") from exc
+        except BotoCoreError as exc:
+            # Timeouts and connection errors.
+            faults += 1
+            if faults < SERVICE_FAULT_ATTEMPTS:
+                continue
+            raise AnalysisFailedError(f"DetectCustomLabels did not answer for {_url(image)}: {exc}") from exc
+        latency_ms = (time.perf_counter() - started) * 1000
+        return Labels(custom_labels=list(response["CustomLabels"]), latency_ms=latency_ms)
+
+
+def _is_service_fault(error: ClientError) -> bool:
+    status: int = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    return status >= 500
 
 
 def _object_exists(image: ObjectEvent, s3: S3Client) -> bool:

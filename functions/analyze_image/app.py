@@ -1,21 +1,31 @@
 """Lambda entry point of AnalyzeImageFunction (handler `analyze_image.app.handler`).
 
-The image queue's event source mapping reports batch item failures: a record whose handler raises returns
-to the queue alone, after the back-off of retry.py. When every record of a batch fails, Powertools raises
-BatchProcessingError, which fails the invocation: all messages return to the queue and the function's Errors
-metric shows it.
+The records of a batch are analyzed side by side, each in a thread of its own, at this execution environment's
+pace of one call a second (pacing.py), so that a slow answer does not hold back the next call. A record whose
+message was answered, retried later or dead-lettered succeeds; only a record the invocation had no time for
+fails, and it comes back at once (settle.py): the event source mapping reports batch item failures.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, Final
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import (
+    AsyncBatchProcessor,
+    EventType,
+    async_process_partial_response,
+)
 
+from analyze_image.analysis import OutOfTimeError
 from analyze_image.clients import rekognition_client, s3_client, sqs_client
-from analyze_image.processing import process_message
-from analyze_image.retry import delay_retry, retry_delay_seconds
-from analyze_image.settings import SettingsError, get_settings
+from analyze_image.notification import InvalidNotificationError
+from analyze_image.pacing import CallPacer, Deadline
+from analyze_image.processing import BatchTally, ModelAccess, process_message
+from analyze_image.result import ResultKeyTooLongError
+from analyze_image.settings import get_settings
+from analyze_image.settle import Queues, come_back_now, dead_letter, retry_later
 from observability import logger, metrics, tracer
 
 if TYPE_CHECKING:
@@ -23,41 +33,59 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-processor = BatchProcessor(event_type=EventType.SQS)
+# A started image needs one model call (10 s read timeout), its result write and, at worst, a retry message:
+# no call starts later than this before the function timeout.
+DEADLINE_MARGIN_SECONDS: Final = 15
+# A thread per record, for batches of up to ten (the mapping's BatchSize is 2): a model call that takes longer
+# than the pace does not hold back the next record's call.
+_ANALYSTS = ThreadPoolExecutor(max_workers=10, thread_name_prefix="analyst")
+_NO_RETRY_CAN_FIX: Final = (InvalidNotificationError, ResultKeyTooLongError)
+
+# This execution environment's pace, kept across its invocations.
+_PACER = CallPacer()
+# Every record fails alone; a batch whose records all ran out of time is not an error of the function.
+processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
-def record_handler(record: SQSRecord) -> None:
-    with logger.append_context_keys(messageId=record.message_id):
-        try:
-            process_message(
-                record.body, settings=get_settings(), rekognition=rekognition_client(), s3=s3_client()
-            )
-        except Exception as exc:
-            # Powertools keeps the exception only for its own response: log why before the record fails.
-            logger.exception("message failed", extra={"reason": str(exc)})
-            _hide_until_retry(record)
-            raise
-
-
-def _hide_until_retry(record: SQSRecord) -> None:
+def handle_record(record: SQSRecord, model: ModelAccess) -> None:
+    settings = get_settings()
+    queues = Queues(sqs_client(), settings.image_queue_url, settings.dead_letter_queue_url)
     try:
-        settings = get_settings()
-    except SettingsError:
-        # Left to the queue's visibility timeout: a deployment fault is not fixed within seconds.
-        return
-    receive_count = int(record.attributes.approximate_receive_count)
-    delay_retry(
-        sqs_client(),
-        queue_url=settings.image_queue_url,
-        receipt_handle=record.receipt_handle,
-        delay=retry_delay_seconds(receive_count, first_delay=settings.retry_delay_seconds),
-    )
+        process_message(
+            record.body, message_id=record.message_id, settings=settings, model=model, s3=s3_client()
+        )
+    except OutOfTimeError:
+        model.tally.add("ImagesDeferred")
+        come_back_now(record, queues)
+        raise
+    except _NO_RETRY_CAN_FIX as error:
+        dead_letter(record, queues, reason=str(error))
+        model.tally.add("MessagesDeadLettered")
+    except Exception as error:
+        settled = retry_later(record, queues, reason=str(error), first_delay=settings.retry_delay_seconds)
+        model.tally.add("RetriesScheduled" if settled == "retried" else "MessagesDeadLettered")
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
+    # A configuration fault fails the whole invocation, loudly, before any record is touched.
+    get_settings()
+    model = ModelAccess(
+        client=rekognition_client(),
+        pacer=_PACER,
+        deadline=Deadline.before_timeout(
+            context.get_remaining_time_in_millis(), margin_seconds=DEADLINE_MARGIN_SECONDS
+        ),
+        tally=BatchTally(),
     )
+
+    async def analyze(record: SQSRecord) -> None:
+        await asyncio.get_running_loop().run_in_executor(_ANALYSTS, handle_record, record, model)
+
+    response = async_process_partial_response(
+        event=event, record_handler=analyze, processor=processor, context=context
+    )
+    model.tally.publish(metrics)
+    return response

@@ -2,8 +2,7 @@
 
 Built lazily, not at import: importing the handler needs no AWS configuration, so the local stack can set
 AWS_ENDPOINT_URL and credentials first and tests can start moto first (both call `cache_clear()` on these
-functions when they change the environment). Reused across invocations because adaptive retry mode keeps its
-client-side rate limit inside the client: a new client would forget that the model just pushed back.
+functions when they change the environment). Reused across invocations, as connections are.
 """
 
 from __future__ import annotations
@@ -20,15 +19,10 @@ if TYPE_CHECKING:
 
     from analyze_image.analysis import CustomLabelsApi
 
-# Adaptive mode retries throttling (ThrottlingException, ProvisionedThroughputExceededException), 5xx and
-# connection errors with back-off, and slows this client down while the model's inference units are saturated.
-# Timeouts are far below botocore's 60 s default, which equals the function timeout: one hung call would
-# otherwise time out the whole batch instead of failing one record.
-_REKOGNITION_CONFIG = Config(
-    connect_timeout=5,
-    read_timeout=15,
-    retries={"mode": "adaptive", "total_max_attempts": 3},
-)
+# No SDK retries: analysis.py paces the calls and retries throttling at the model's capacity, where the SDK's
+# back-off would slow the client far below what the model admits. Timeouts are far below botocore's 60 s
+# default, which equals the function timeout: one hung call must fail one image, not time out the batch.
+_REKOGNITION_CONFIG = Config(connect_timeout=2, read_timeout=10, retries={"total_max_attempts": 1})
 
 
 @functools.cache

@@ -17,8 +17,8 @@ TEST_EVENT: Final = "s3:TestEvent"
 class InvalidNotificationError(ValueError):
     """The message is not an S3 notification this function may act on.
 
-    Raised so that the SQS record fails: the message is retried and finally lands in the dead-letter queue,
-    where someone can look at it, instead of being dropped.
+    No retry can fix it: the message goes to the dead-letter queue at once, with this reason, where someone
+    can look at it, instead of being dropped.
     """
 
 

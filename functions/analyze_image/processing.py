@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -19,11 +22,13 @@ from analyze_image.result import (
     result_key,
     to_json_bytes,
 )
-from observability import logger, metrics
+from observability import logger
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.metrics import Metrics
     from mypy_boto3_s3 import S3Client
 
+    from analyze_image.pacing import CallPacer, Deadline
     from analyze_image.settings import Settings
 
 
@@ -31,34 +36,71 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class BatchTally:
+    """What one invocation's records met, counted from their threads and published once as metrics from the
+    handler's (Powertools' Metrics object is not made for concurrent use)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+        self._latencies_ms: list[float] = []
+
+    def add(self, name: str, count: int = 1) -> None:
+        with self._lock:
+            self._counts[name] += count
+
+    def model_latency(self, milliseconds: float) -> None:
+        with self._lock:
+            self._latencies_ms.append(milliseconds)
+
+    def publish(self, metrics: Metrics) -> None:
+        for name, count in sorted(self._counts.items()):
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=count)
+        for milliseconds in self._latencies_ms:
+            metrics.add_metric(name="ModelLatency", unit=MetricUnit.Milliseconds, value=milliseconds)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelAccess:
+    """How an invocation reaches the model: the client, the environment's pace, the time left, the tally."""
+
+    client: CustomLabelsApi
+    pacer: CallPacer
+    deadline: Deadline
+    tally: BatchTally
+
+
 def process_message(
     body: str,
     *,
+    message_id: str,
     settings: Settings,
-    rekognition: CustomLabelsApi,
+    model: ModelAccess,
     s3: S3Client,
     clock: Callable[[], datetime] = _utc_now,
 ) -> None:
     """Analyze every image the message announces and write one result per image.
 
-    Raises to fail the message: InvalidNotificationError when it is not a notification this function may act
-    on, ResultKeyTooLongError when an image's result key would exceed S3's limit (the message ends in the
-    dead-letter queue with that reason), AnalysisFailedError when the model could not answer, botocore's
-    errors when the result cannot be written; the message then returns to the queue. Results already
-    written for earlier images of the same message are simply rewritten on redelivery.
+    Raises when the message cannot be answered whole (settle.py decides what becomes of it):
+    InvalidNotificationError when it is not a notification this function may act on and ResultKeyTooLongError
+    when an image's result key would exceed S3's limit (no retry can fix either), AnalysisFailedError when the
+    model could not answer and botocore's errors when the result cannot be written (both worth a retry), and
+    OutOfTimeError when the invocation ran out of time first. Results already written for earlier images of
+    the same message are simply rewritten on redelivery.
     """
     events = parse_notification(body, expected_bucket=settings.image_bucket)
     # Only S3's s3:TestEvent parses to no events (parse_notification rejects an empty Records list).
     if not events:
-        logger.info("ignored", extra={"reason": "s3:TestEvent"})
+        logger.info("ignored", extra={"messageId": message_id, "reason": "s3:TestEvent"})
     for event in events:
         reason = _ignore_reason(event, settings)
         if reason is None:
-            _analyze(event, settings=settings, rekognition=rekognition, s3=s3, clock=clock)
+            _analyze(event, message_id=message_id, settings=settings, model=model, s3=s3, clock=clock)
         else:
             logger.info(
                 "ignored",
                 extra={
+                    "messageId": message_id,
                     "reason": reason,
                     "eventName": event.event_name,
                     "bucket": event.bucket,
@@ -84,8 +126,9 @@ def _ignore_reason(event: ObjectEvent, settings: Settings) -> str | None:
 def _analyze(
     event: ObjectEvent,
     *,
+    message_id: str,
     settings: Settings,
-    rekognition: CustomLabelsApi,
+    model: ModelAccess,
     s3: S3Client,
     clock: Callable[[], datetime],
 ) -> None:
@@ -95,8 +138,11 @@ def _analyze(
         event,
         project_version_arn=settings.project_version_arn,
         min_confidence=settings.min_confidence,
-        rekognition=rekognition,
+        rekognition=model.client,
         s3=s3,
+        pacer=model.pacer,
+        deadline=model.deadline,
+        tally=model.tally,
     )
     image = ImageInfo(
         bucket=event.bucket, key=event.key, versionId=event.version_id, eTag=event.e_tag, size=event.size
@@ -112,10 +158,11 @@ def _analyze(
         )
         _write(s3, bucket=event.bucket, key=key, document=document)
         # Counted once the result exists, so that a failed write and its retry do not count twice.
-        metrics.add_metric(name="ImageErrors", unit=MetricUnit.Count, value=1)
+        model.tally.add("ImageErrors")
         logger.warning(
             "image error",
             extra={
+                "messageId": message_id,
                 "bucket": event.bucket,
                 "key": event.key,
                 "resultKey": key,
@@ -124,7 +171,7 @@ def _analyze(
             },
         )
         return
-    metrics.add_metric(name="ModelLatency", unit=MetricUnit.Milliseconds, value=outcome.latency_ms)
+    model.tally.model_latency(outcome.latency_ms)
     document = ok_result(
         image=image,
         project_version_arn=settings.project_version_arn,
@@ -133,11 +180,12 @@ def _analyze(
         analyzed_at=clock(),
     )
     _write(s3, bucket=event.bucket, key=key, document=document)
-    metrics.add_metric(name="ImagesAnalyzed", unit=MetricUnit.Count, value=1)
-    metrics.add_metric(name="LabelsFound", unit=MetricUnit.Count, value=len(outcome.custom_labels))
+    model.tally.add("ImagesAnalyzed")
+    model.tally.add("LabelsFound", len(outcome.custom_labels))
     logger.info(
         "analyzed",
         extra={
+            "messageId": message_id,
             "bucket": event.bucket,
             "key": event.key,
             "versionId": event.version_id,

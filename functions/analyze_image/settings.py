@@ -7,13 +7,14 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from analyze_image.retry import MAX_RETRY_DELAY_SECONDS
+from analyze_image.settle import MAX_RETRY_DELAY_SECONDS
 
 _REQUIRED = (
     "IMAGE_BUCKET",
     "RESULTS_PREFIX",
     "PROJECT_VERSION_ARN",
     "IMAGE_QUEUE_URL",
+    "DEAD_LETTER_QUEUE_URL",
     "RETRY_DELAY_SECONDS",
 )
 
@@ -32,7 +33,8 @@ class Settings:
     # None lets the model apply its own calibrated threshold to each label.
     min_confidence: float | None
     image_queue_url: str
-    # How long a message that failed its first receive stays hidden before it is received again.
+    dead_letter_queue_url: str
+    # How long an image whose first analysis failed waits before it is tried again.
     retry_delay_seconds: int
 
     @classmethod
@@ -57,6 +59,7 @@ class Settings:
             project_version_arn=env["PROJECT_VERSION_ARN"],
             min_confidence=_parse_min_confidence(env.get("MIN_CONFIDENCE", "")),
             image_queue_url=env["IMAGE_QUEUE_URL"],
+            dead_letter_queue_url=env["DEAD_LETTER_QUEUE_URL"],
             retry_delay_seconds=_parse_retry_delay(env["RETRY_DELAY_SECONDS"]),
         )
 

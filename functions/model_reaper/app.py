@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
-    outcome = reap_abandoned_model(get_settings(), aws_clients())
+    outcome = reap_abandoned_model(get_settings(), aws_clients(), reaper_id=context.aws_request_id)
     if outcome.action == "reaped":
         # ModelReapedAlarm watches this metric.
         metrics.add_metric(name="ModelsReaped", unit=MetricUnit.Count, value=1)

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_stepfunctions import SFNClient
 
+    from model_reaper.lock import LockApi
     from model_reaper.reaper import ModelApi, ParameterApi
 
 
@@ -24,4 +25,5 @@ def aws_clients() -> AwsClients:
     sqs: SQSClient = boto3.client("sqs")
     lambda_: LambdaClient = boto3.client("lambda")
     sfn: SFNClient = boto3.client("stepfunctions")
-    return AwsClients(rekognition=rekognition, ssm=ssm, sqs=sqs, lambda_=lambda_, sfn=sfn)
+    dynamodb: LockApi = boto3.client("dynamodb")
+    return AwsClients(rekognition=rekognition, ssm=ssm, sqs=sqs, lambda_=lambda_, sfn=sfn, dynamodb=dynamodb)

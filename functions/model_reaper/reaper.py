@@ -1,14 +1,13 @@
 """Deciding whether a model was abandoned by a batch run, and stopping it if so.
 
-A batch run writes the model-start marker (an SSM parameter) just before it starts the model and writes "none"
-just after it stops it. A marker other than "none" on a RUNNING model therefore means a run of this stack owns
-the model. When no run is in progress and no image is waiting, nobody will ever stop that model: the reaper
-disables the consumer, stops the model and clears the marker. A marker left by a dead run whose model is at
-rest (stopped by hand, say, or failed to start) is cleared too, so that a model someone starts later is never
-taken for that run's. In every other case it leaves everything alone.
-
-The reads go from the one that most often ends the check to the one that matters most when acting: the
-executions are listed last, so that a run starting meanwhile is seen as late as possible before the stop.
+A batch run writes the model-start marker (an SSM parameter) just before it starts the model and writes
+"none" just after it stops it. A marker other than "none" on a RUNNING model therefore means a run of this
+stack started the model. When no run holds the run lock and no image is waiting, nobody will ever stop that
+model: the reaper, holding the lock itself so that no run starts using the model meanwhile, disables the
+consumer, stops the model and clears the marker. A marker left by a dead run whose model is at rest (stopped
+by hand, say, or failed to start) is cleared too, so that a model someone starts later is never taken for that
+run's. In every other case it leaves the model alone; either way it gives back the lock of a run that died
+holding it.
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 from botocore.exceptions import ClientError
 
+from model_reaper.lock import LockApi, RunLock
 from observability import logger
 
 if TYPE_CHECKING:
@@ -29,11 +29,9 @@ if TYPE_CHECKING:
     from model_reaper.settings import Settings
 
 NO_OWNER: Final = "none"
-BACKLOG_ATTRIBUTES: Final = (
-    "ApproximateNumberOfMessages",
-    "ApproximateNumberOfMessagesNotVisible",
-    "ApproximateNumberOfMessagesDelayed",
-)
+# Images the model is needed for: visible and in flight. Delayed messages wait out a retry delay (the batch
+# run's definition counts the same two).
+WAITING_ATTRIBUTES: Final = ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible")
 # Model states that a run or the reaper may still have to act on; any other state costs nothing.
 _MODEL_IN_MOTION: Final = frozenset({"STARTING", "RUNNING", "STOPPING"})
 # Mapping states in which the consumer is off or on its way off: nothing to update.
@@ -67,6 +65,7 @@ class AwsClients:
     sqs: SQSClient
     lambda_: LambdaClient
     sfn: SFNClient
+    dynamodb: LockApi
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,16 +86,30 @@ class ModelNotFoundError(RuntimeError):
     """DescribeProjectVersions does not know the configured model: the configuration is wrong."""
 
 
-def reap_abandoned_model(settings: Settings, clients: AwsClients) -> ReapOutcome:
+def reap_abandoned_model(settings: Settings, clients: AwsClients, *, reaper_id: str) -> ReapOutcome:
+    lock = RunLock(clients.dynamodb, settings.run_lock_table)
+    holder = lock.holder()
+    if lock.is_alive(holder, clients.sfn):
+        return _leave_alone("run-in-progress", lockHolder=holder.owner)
+    owner = f"reaper:{reaper_id}"
+    if not lock.take(holder, as_owner=owner):
+        return _leave_alone("run-in-progress", lockHolder="taken meanwhile")
+    if holder.owner != NO_OWNER:
+        # A run that died holding the lock (or a reaper whose hold expired) would make every later run skip.
+        logger.warning("took over the run lock of a holder that is gone", extra={"lockHolder": holder.owner})
+    try:
+        return _reap_under_lock(settings, clients)
+    finally:
+        lock.release(owner)
+
+
+def _reap_under_lock(settings: Settings, clients: AwsClients) -> ReapOutcome:
     marker = read_marker(clients.ssm, settings.marker_parameter_name)
     if marker == NO_OWNER:
         return _leave_alone("model-not-started-by-a-run", marker=marker)
 
     status = model_status(clients.rekognition, settings)
     if status not in _MODEL_IN_MOTION:
-        if run_in_progress(clients.sfn, settings.state_machine_arn):
-            # The run may have written the marker and be about to start the model.
-            return _leave_alone("run-in-progress", marker=marker, modelStatus=status)
         clear_marker(clients.ssm, settings.marker_parameter_name)
         logger.info("cleared a stale start marker", extra={"startedBy": marker, "modelStatus": status})
         return ReapOutcome(action="none", reason="stale-marker-cleared")
@@ -104,12 +117,10 @@ def reap_abandoned_model(settings: Settings, clients: AwsClients) -> ReapOutcome
         # STARTING: a start that outlived its run is stopped once RUNNING; STOPPING: on its way to rest.
         return _leave_alone("model-not-running", marker=marker, modelStatus=status)
 
-    backlog = queue_backlog(clients.sqs, settings.image_queue_url)
-    if backlog > 0:
-        return _leave_alone("images-waiting", marker=marker, backlog=backlog)
-
-    if run_in_progress(clients.sfn, settings.state_machine_arn):
-        return _leave_alone("run-in-progress", marker=marker)
+    waiting = images_waiting(clients.sqs, settings.image_queue_url)
+    if waiting > 0:
+        # The next run uses the model, and stops it, instead of starting it again.
+        return _leave_alone("images-waiting", marker=marker, waiting=waiting)
 
     disable_consumer(clients.lambda_, settings.event_source_mapping_id)
     clients.rekognition.stop_project_version(ProjectVersionArn=settings.project_version_arn)
@@ -146,16 +157,10 @@ def model_status(rekognition: ModelApi, settings: Settings) -> str:
     )
 
 
-def queue_backlog(sqs: SQSClient, queue_url: str) -> int:
-    """Visible + in flight + delayed: a message in processing or in its delay still needs the model."""
-    response = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=list(BACKLOG_ATTRIBUTES))
+def images_waiting(sqs: SQSClient, queue_url: str) -> int:
+    response = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=list(WAITING_ATTRIBUTES))
     attributes = response["Attributes"]
-    return sum(int(attributes.get(name, "0")) for name in BACKLOG_ATTRIBUTES)
-
-
-def run_in_progress(sfn: SFNClient, state_machine_arn: str) -> bool:
-    response = sfn.list_executions(stateMachineArn=state_machine_arn, statusFilter="RUNNING", maxResults=1)
-    return len(response["executions"]) > 0
+    return sum(int(attributes.get(name, "0")) for name in WAITING_ATTRIBUTES)
 
 
 def disable_consumer(lambda_: LambdaClient, mapping_id: str) -> None:

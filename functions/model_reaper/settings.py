@@ -12,8 +12,8 @@ _REQUIRED = (
     "PROJECT_VERSION_ARN",
     "IMAGE_QUEUE_URL",
     "EVENT_SOURCE_MAPPING_ID",
-    "STATE_MACHINE_ARN",
     "MODEL_START_MARKER_PARAMETER",
+    "RUN_LOCK_TABLE",
 )
 
 
@@ -27,8 +27,8 @@ class Settings:
     project_version_arn: str
     image_queue_url: str
     event_source_mapping_id: str
-    state_machine_arn: str
     marker_parameter_name: str
+    run_lock_table: str
 
     @property
     def version_name(self) -> str:
@@ -50,8 +50,8 @@ class Settings:
             project_version_arn=version_arn,
             image_queue_url=env["IMAGE_QUEUE_URL"],
             event_source_mapping_id=env["EVENT_SOURCE_MAPPING_ID"],
-            state_machine_arn=env["STATE_MACHINE_ARN"],
             marker_parameter_name=env["MODEL_START_MARKER_PARAMETER"],
+            run_lock_table=env["RUN_LOCK_TABLE"],
         )
 
 

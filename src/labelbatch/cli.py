@@ -7,10 +7,14 @@ traceback. Exit codes: 0 done, 1 the thing asked for failed, 2 usage or target e
 
 from __future__ import annotations
 
+import faulthandler
 import functools
 import json
+import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +31,7 @@ from rich.text import Text
 from labelbatch.ops.errors import OpsError
 from labelbatch.ops.model import DEFAULT_UNIT_PRICE_USD_PER_HOUR, PRICE_NOTE
 from labelbatch.ops.target import LOCAL_ENDPOINT, Stack, open_stack
+from labelbatch.planning.cli import plan
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -41,6 +46,8 @@ SECTIONS = (
     ("Try it on this machine", ("local", "demo")),
 )
 _LISTED_KEYS = 20
+# Past this, a stop that has not finished prints every thread's stack to stderr.
+_SLOW_STOP_SECONDS = 10
 
 Command = TypeVar("Command", bound=Callable[..., Any])
 
@@ -682,17 +689,31 @@ def local_up(
 
     Prints one line of JSON on stdout when ready (endpoint, region, outputs); everything else goes to stderr.
     """
-    from labelbatch.local.up import serve
+    from labelbatch.local.stack import LocalStack, LocalStackConfig
 
     if schedule_every is not None and no_schedule:
         raise click.UsageError("--schedule-every and --no-schedule exclude each other")
-    serve(
+    logging.basicConfig(level=logging.WARNING)
+    config = LocalStackConfig(
         host=host,
         port=port,
         poll_seconds=poll_seconds,
         schedule_every=schedule_every,
         schedule=not no_schedule,
     )
+    stopped = threading.Event()
+    # Handled explicitly, SIGINT included: a process started in the background by a shell inherits SIGINT
+    # ignored, and Ctrl-C (or a supervisor's SIGINT) would then never stop it.
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signal_number, lambda *_: stopped.set())
+    with LocalStack(config) as stack:
+        click.echo(
+            json.dumps({"endpoint": stack.endpoint_url, "region": config.region, "outputs": stack.outputs}),
+        )
+        stopped.wait()
+        # Stopping takes a second or two. Should it ever hang, stderr shows where each thread waits.
+        faulthandler.dump_traceback_later(_SLOW_STOP_SECONDS)
+    faulthandler.cancel_dump_traceback_later()
 
 
 @main.command()
@@ -718,6 +739,9 @@ def demo(images: Path | None, count: int, out: Path) -> None:
     render_summary(summary, out, console)
     if not summary.complete:
         raise SystemExit(EXIT_FAILED)
+
+
+main.add_command(plan)
 
 
 # -- rendering helpers -------------------------------------------------------------------------------------

@@ -15,8 +15,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from analyze_image import result
 from labelbatch.images import annotate, generate_sample_images
-from labelbatch.local.lambda_runtime import function_module
 from labelbatch.local.stack import LocalStack, LocalStackConfig
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
@@ -56,7 +56,6 @@ def run_demo(images: Path | None, count: int, out: Path, console: Console) -> De
 
 
 def _run(stack: LocalStack, source: Path, files: list[Path], out: Path, console: Console) -> DemoSummary:
-    result_module = function_module("analyze_image.result")
     outputs = stack.outputs
     bucket, input_prefix, results_prefix = (
         outputs["ImageBucketName"],
@@ -73,7 +72,7 @@ def _run(stack: LocalStack, source: Path, files: list[Path], out: Path, console:
     console.print(f"uploaded {len(image_keys)} images to s3://{bucket}/{input_prefix}")
 
     expected = {
-        key: result_module.result_key(key, input_prefix=input_prefix, results_prefix=results_prefix)
+        key: result.result_key(key, input_prefix=input_prefix, results_prefix=results_prefix)
         for key in image_keys
     }
     execution_arn = stack.start_batch_run()

@@ -25,6 +25,7 @@ import pytest
 from analyze_image.result import result_key
 from labelbatch.emulator import MODEL_CONTROL_PATH, EmulatorSettings
 from labelbatch.images import SampleImage
+from labelbatch.local.moto_shims import MappingSwitch
 
 # Short enough that a run takes seconds, long enough that the run sees STARTING and polls again.
 FAST_MODEL = EmulatorSettings(start_seconds=1, stop_seconds=0.5)
@@ -41,7 +42,12 @@ class StartLocalStack(Protocol):
     """The `start_local_stack` fixture (tests/conftest.py)."""
 
     def __call__(
-        self, *, emulator: EmulatorSettings = ..., parameters: Mapping[str, str] | None = ...
+        self,
+        *,
+        emulator: EmulatorSettings = ...,
+        parameters: Mapping[str, str] | None = ...,
+        mapping_switch: MappingSwitch | None = ...,
+        keep_test_event: bool = ...,
     ) -> StackUnderTest: ...
 
 
@@ -72,16 +78,19 @@ class StackUnderTest:
     _clients: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
-    def prepared(cls, endpoint: str, region: str, outputs: Mapping[str, str]) -> StackUnderTest:
+    def prepared(
+        cls, endpoint: str, region: str, outputs: Mapping[str, str], *, keep_test_event: bool = False
+    ) -> StackUnderTest:
         # As on AWS, writing the bucket notification put one s3:TestEvent in the queue. Tests start from an
-        # empty queue; the test event has its own scenarios.
+        # empty queue unless they ask for it; the test event has its own scenarios.
         sqs = _client(endpoint, region, "sqs")
         queue_url = outputs["ImageQueueUrl"]
-        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
-            "Messages", []
-        )
+        messages = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=0
+        ).get("Messages", [])
         assert [json.loads(m["Body"]).get("Event") for m in messages] == [TEST_EVENT]
-        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=messages[0]["ReceiptHandle"])
+        if not keep_test_event:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=messages[0]["ReceiptHandle"])
         return cls(
             endpoint=endpoint, region=region, outputs=dict(outputs), deploy_test_event=messages[0]["Body"]
         )
@@ -190,7 +199,19 @@ class StackUnderTest:
         self.client("ssm").put_parameter(Name=name, Value=value, Type="String", Overwrite=True)
 
     def queue_backlog(self, output_name: str = "ImageQueueUrl") -> int:
-        """Visible + in flight + delayed, the backlog the batch run counts."""
+        """Every message in the queue: visible, in flight and delayed."""
+        return sum(self._queue_counts(output_name).values())
+
+    def waiting(self) -> int:
+        """Visible + in flight: the images the batch run drains."""
+        counts = self._queue_counts("ImageQueueUrl")
+        return counts["ApproximateNumberOfMessages"] + counts["ApproximateNumberOfMessagesNotVisible"]
+
+    def retrying(self) -> int:
+        """Delayed: images waiting out a retry delay, which a run leaves to a later one."""
+        return self._queue_counts("ImageQueueUrl")["ApproximateNumberOfMessagesDelayed"]
+
+    def _queue_counts(self, output_name: str) -> dict[str, int]:
         attributes = self.client("sqs").get_queue_attributes(
             QueueUrl=self.outputs[output_name],
             AttributeNames=[
@@ -199,7 +220,7 @@ class StackUnderTest:
                 "ApproximateNumberOfMessagesDelayed",
             ],
         )["Attributes"]
-        return sum(int(value) for value in attributes.values())
+        return {name: int(value) for name, value in attributes.items()}
 
     def dead_letters(self) -> int:
         return self.queue_backlog("DeadLetterQueueUrl")

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import pytest
-
 from e2e.stack_helpers import StackUnderTest, assert_labels_match
 from labelbatch.images import SampleImage
-
-pytestmark = pytest.mark.e2e
 
 STOPPED_OR_STOPPING = {"STOPPING", "STOPPED"}
 
@@ -31,6 +27,9 @@ def test_every_uploaded_image_gets_one_result_and_nothing_is_left_running(
         "backlogAtStart": 6,
         "modelStartedByRun": True,
         "modelStoppedByRun": True,
+        # one invocation per call a second the model's unit serves (the emulator's 10)
+        "inferenceUnits": 1,
+        "consumerConcurrency": 10,
     }
     assert datetime.fromisoformat(run.output["modelRunningSince"]) <= datetime.fromisoformat(
         run.output["finishedAt"]
@@ -77,7 +76,7 @@ def test_a_run_with_an_empty_queue_never_starts_the_model(stack: StackUnderTest)
     assert stack.result_documents() == {}
 
 
-def test_the_test_event_left_by_a_fresh_deployment_costs_one_start_and_leaves_nothing_behind(
+def test_the_test_event_left_by_a_fresh_deployment_is_removed_without_starting_the_model(
     stack: StackUnderTest,
 ) -> None:
     # Given the image queue as the deployment left it: holding only the s3:TestEvent that S3 sent when the
@@ -89,17 +88,15 @@ def test_the_test_event_left_by_a_fresh_deployment_costs_one_start_and_leaves_no
     # When the first scheduled batch run goes from start to end
     run = stack.run_to_end()
 
-    # Then the run cannot tell the test event from an image without consuming it, so it counts it as backlog
-    # and starts the model once (the README tells operators to purge the queue after the first deploy) ...
+    # Then the run looked at the few waiting messages, deleted the test event and found nothing to do: the
+    # model was never started, and nothing is left on either queue
     assert run.status == "SUCCEEDED"
     assert run.output is not None
-    assert run.output["outcome"] == "processed"
-    assert run.output["backlogAtStart"] == 1
-    assert stack.model_usage()["startCalls"] == 1
-    # ... and the function acknowledges it: no result, nothing dead-lettered, the model stopped again
+    assert run.output["outcome"] == "nothing-to-do"
+    assert stack.model_usage()["startCalls"] == 0
+    assert stack.queue_backlog() == 0
     assert stack.result_documents() == {}
     assert stack.dead_letters() == 0
-    assert stack.model_status() in {"STOPPING", "STOPPED"}
 
 
 def test_a_model_already_running_is_used_and_left_running(

@@ -18,8 +18,6 @@ from PIL import Image
 from e2e.stack_helpers import LABELBATCH, assert_labels_match, command_environment, local_up
 from labelbatch.images import SampleImage, generate_sample_images
 
-pytestmark = pytest.mark.e2e
-
 RUN_TIMEOUT_SECONDS = 120
 EXIT_TIMEOUT_SECONDS = 30
 

@@ -13,8 +13,6 @@ from PIL import Image
 
 from labelbatch.emulator import CustomLabelsEmulator, EmulatorSettings, RekognitionError
 
-pytestmark = pytest.mark.emulator
-
 
 def blank_png() -> bytes:
     buffer = io.BytesIO()

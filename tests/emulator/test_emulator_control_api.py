@@ -14,8 +14,6 @@ from labelbatch.emulator import CustomLabelsEmulator, RekognitionMiddleware
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-pytestmark = pytest.mark.emulator
-
 
 def test_get_reports_status_usage_and_settings(stack: Any) -> None:
     # When the model is read through the control API before anything happened
@@ -30,6 +28,7 @@ def test_get_reports_status_usage_and_settings(stack: Any) -> None:
         "statusMessage": "The model is stopped.",
         "minInferenceUnits": None,
         "maxInferenceUnits": None,
+        "inferenceUnits": 0,
         "usage": {
             "runningSeconds": 0.0,
             "billedInferenceUnitSeconds": 0.0,
@@ -38,8 +37,11 @@ def test_get_reports_status_usage_and_settings(stack: Any) -> None:
             "detectCustomLabelsCalls": 0,
             "successfulCalls": 0,
             "throttledCalls": 0,
+            "capacityThrottledCalls": 0,
             "errorCalls": 0,
             "errorsByCode": {},
+            "firstCallAt": None,
+            "lastAnswerAt": None,
         },
         "settings": {
             "start_seconds": 60.0,
@@ -49,6 +51,8 @@ def test_get_reports_status_usage_and_settings(stack: Any) -> None:
             "fail_next_start": False,
             "throttle_fraction": 0.0,
             "transient_error_fraction": 0.0,
+            "scale_seconds": 5.0,
+            "failing_key": "",
         },
     }
 

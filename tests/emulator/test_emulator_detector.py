@@ -14,8 +14,6 @@ from labelbatch.emulator import PALETTE, detect_boxes
 from labelbatch.emulator.detector import COLOUR_TOLERANCE
 from labelbatch.images import BACKGROUNDS, ExpectedBox, generate_sample_images
 
-pytestmark = pytest.mark.emulator
-
 # Box edges are found to about one analysis pixel; JPEG blurs them by about one more.
 BOX_TOLERANCE = 0.03
 

@@ -9,8 +9,6 @@ import pytest
 from botocore.exceptions import ClientError
 from PIL import Image
 
-pytestmark = pytest.mark.emulator
-
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MIB = 1024 * 1024
 

@@ -9,8 +9,6 @@ from botocore.exceptions import ClientError
 
 from labelbatch.emulator import CustomLabelsEmulator, demo_model_arns
 
-pytestmark = pytest.mark.emulator
-
 PROJECT_ARN, VERSION_ARN = demo_model_arns()
 UNKNOWN_VERSION_ARN = (
     "arn:aws:rekognition:us-east-1:123456789012:project/other/version/other.2024/1700000000002"

@@ -6,12 +6,9 @@ import io
 import itertools
 from pathlib import Path
 
-import pytest
 from PIL import Image
 
 from labelbatch.images import ExpectedBox, annotate, generate_sample_images
-
-pytestmark = pytest.mark.emulator
 
 
 def test_samples_are_png_and_jpeg_with_awkward_names(tmp_path: Path) -> None:

@@ -15,8 +15,6 @@ from labelbatch.local.deploy.intrinsics import (
 )
 from labelbatch.local.deploy.props import Props
 
-pytestmark = pytest.mark.template
-
 VERSION_ARN = "arn:aws:rekognition:us-east-1:1:project/demo/version/demo.2024-01-01T00.00.00/17"
 
 TEMPLATE: dict[str, Any] = {

@@ -29,8 +29,6 @@ from labelbatch.local.deploy import (
     deploy_stack,
 )
 
-pytestmark = pytest.mark.e2e
-
 FIXTURE_STACK = "fixture"
 POWERTOOLS_LAYER = (
     "arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-x86_64:37"
@@ -373,6 +371,32 @@ def test_a_service_refusal_names_the_resource(
     # Then the error names the resource and carries the service's message
     with pytest.raises(ResourceCreationError, match=r"AWS::S3::Bucket Bucket: .*InvalidBucketName"):
         deploy(template, "refused", aws_session, moto_endpoint)
+
+
+def test_a_parameter_name_ssm_refuses_stops_the_deployment(
+    tmp_path: Path, aws_session: boto3.Session, moto_endpoint: str, client: Any
+) -> None:
+    # Given an SSM parameter whose name has spaces, which SSM refuses (moto would accept it)
+    template = tmp_path / "template.yaml"
+    template.write_text(
+        "Resources:\n"
+        "  Guard:\n"
+        "    Type: AWS::SSM::Parameter\n"
+        "    Properties:\n"
+        "      Name: Prefixes must not nest\n"
+        "      Type: String\n"
+        "      Value: rejected\n",
+        encoding="utf-8",
+    )
+    # When it is deployed
+    # Then the deployment stops at that resource, with the name as the reason
+    with pytest.raises(
+        ResourceCreationError,
+        match=r"AWS::SSM::Parameter Guard: SSM refuses the parameter name 'Prefixes must not nest'",
+    ):
+        deploy(template, "refused-parameter", aws_session, moto_endpoint)
+    parameters = client("ssm").describe_parameters()["Parameters"]
+    assert "Prefixes must not nest" not in {parameter["Name"] for parameter in parameters}
 
 
 @needs_real_template

@@ -23,8 +23,6 @@ from labelbatch.local.deploy import (
     plan_stack,
 )
 
-pytestmark = pytest.mark.template
-
 
 def plan(template: Path, parameters: dict[str, str] | None = None) -> StackPlan:
     return plan_stack(

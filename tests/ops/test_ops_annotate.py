@@ -16,8 +16,6 @@ from e2e.stack_helpers import StackUnderTest
 from labelbatch.images import SampleImage
 from ops.conftest import Operator
 
-pytestmark = pytest.mark.ops
-
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # What keeps headless Chromium from reaching for the network or a desktop session on a closed machine.
 CHROMIUM_FLAGS = (

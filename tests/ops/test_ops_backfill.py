@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 from e2e.stack_helpers import StackUnderTest
 from labelbatch.images import SampleImage
 from ops.conftest import Operator
-
-pytestmark = pytest.mark.ops
 
 REPORT_KEYS = {
     "prefix",

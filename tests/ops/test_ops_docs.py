@@ -10,8 +10,6 @@ import pytest
 
 from labelbatch.ops import annotate, backfill, queues, redrive, results, runs, schedule, status, stop
 
-pytestmark = pytest.mark.ops
-
 RUNBOOK = Path(__file__).resolve().parents[2] / "docs" / "OPERATIONS.md"
 ANSWERS: tuple[Any, ...] = (
     status.StackStatus,

@@ -23,8 +23,6 @@ from labelbatch.images import SampleImage, generate_sample_images
 from labelbatch.local.stack import LocalStack, LocalStackConfig
 from ops.conftest import Operator
 
-pytestmark = pytest.mark.ops
-
 # Each image logs a line of about 1 KB and a share of a metric line: well past a pipe's 64 KB.
 LARGE_BATCH = 150
 DISTINCT_SAMPLES = 10

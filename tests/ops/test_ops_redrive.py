@@ -13,8 +13,6 @@ from labelbatch.ops.queues import s3_notification
 from labelbatch.ops.times import parse_iso
 from ops.conftest import Operator
 
-pytestmark = pytest.mark.ops
-
 MESSAGE_KEYS = {"messageId", "sentAt", "receiveCount", "imageKeys", "reason", "reasonSource", "body"}
 # moto 5.2.5 has no StartMessageMoveTask: its server answers HTTP 500.
 MOVE_TASK_REFUSED = "the endpoint refused StartMessageMoveTask (500)"

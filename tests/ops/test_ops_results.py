@@ -11,8 +11,6 @@ from e2e.stack_helpers import StackUnderTest
 from labelbatch.images import SampleImage
 from ops.conftest import Operator
 
-pytestmark = pytest.mark.ops
-
 ENTRY_KEYS = {"imageKey", "resultKey", "writtenAt", "status", "labels", "error", "downloadedTo", "document"}
 
 

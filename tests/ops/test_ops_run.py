@@ -7,15 +7,11 @@ import os
 import time
 from dataclasses import dataclass
 
-import pytest
-
 from e2e.stack_helpers import StackUnderTest
 from labelbatch.images import SampleImage
 from labelbatch.ops.runs import RUN_NAME_PREFIX, watch_run
 from ops.conftest import Operator
 from support.terminal import in_terminal, read_terminal
-
-pytestmark = pytest.mark.ops
 
 PROGRESS_KEYS = {
     "name",

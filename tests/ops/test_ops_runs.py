@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-
 from e2e.stack_helpers import StackUnderTest
 from labelbatch.images import SampleImage
 from labelbatch.ops.times import parse_iso, seconds_between
 from ops.conftest import Operator
-
-pytestmark = pytest.mark.ops
 
 RUN_KEYS = {
     "name",

@@ -8,8 +8,6 @@ import pytest
 
 from labelbatch.ops.schedule import next_fire_time
 
-pytestmark = pytest.mark.ops
-
 CREATED = datetime(2026, 11, 22, 9, 17, 30, tzinfo=UTC)
 
 

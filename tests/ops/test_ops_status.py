@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-
 from e2e.stack_helpers import StackUnderTest
 from labelbatch.images import SampleImage
 from labelbatch.ops.times import iso
 from ops.conftest import Operator, enable_batch_run_schedule
-
-pytestmark = pytest.mark.ops
 
 STATUS_KEYS = {
     "stack",

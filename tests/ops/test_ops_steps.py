@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from labelbatch.ops.steps import STEP_OF_STATE, STEP_TITLES
 
-pytestmark = pytest.mark.ops
-
-DEFINITION = Path(__file__).resolve().parents[2] / "statemachine" / "batch_run.asl.json"
+REPOSITORY = Path(__file__).resolve().parents[2]
+DEFINITION = REPOSITORY / "statemachine" / "batch_run.asl.json"
+README = REPOSITORY / "README.md"
 
 
 def state_names(states: dict[str, Any]) -> set[str]:
@@ -43,6 +42,10 @@ def test_the_step_table_names_no_state_the_definition_lacks() -> None:
     assert stale == set(), "remove these states from STEP_OF_STATE in src/labelbatch/ops/steps.py"
 
 
-def test_steps_are_the_readme_steps_one_to_eight() -> None:
-    assert sorted(STEP_TITLES) == list(range(1, 9))
+def test_the_steps_are_the_numbered_steps_of_the_readmes_how_it_works() -> None:
+    section = README.read_text(encoding="utf-8").split("## How it works", 1)[1].split("\n## ", 1)[0]
+
+    numbered = [int(number) for number in re.findall(r"^(\d+)\. ", section, flags=re.MULTILINE)]
+
+    assert sorted(STEP_TITLES) == numbered
     assert set(STEP_OF_STATE.values()) == set(STEP_TITLES)

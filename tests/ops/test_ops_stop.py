@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import os
 
-import pytest
-
 from e2e.stack_helpers import StackUnderTest
 from labelbatch.images import SampleImage
 from ops.conftest import Operator, enable_batch_run_schedule
 from support.terminal import in_terminal, read_terminal
-
-pytestmark = pytest.mark.ops
 
 
 def test_stop_disables_the_consumer_and_stops_a_model_someone_else_started(

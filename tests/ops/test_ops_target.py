@@ -16,8 +16,6 @@ from e2e.stack_helpers import StackUnderTest
 from labelbatch.ops.target import template_output_names
 from ops.conftest import Operator
 
-pytestmark = pytest.mark.ops
-
 
 @pytest.fixture
 def aws_environment(stack: StackUnderTest, tmp_path: Path) -> dict[str, str | None]:

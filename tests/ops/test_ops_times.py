@@ -8,8 +8,6 @@ import pytest
 
 from labelbatch.ops.times import parse_when
 
-pytestmark = pytest.mark.ops
-
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 
 

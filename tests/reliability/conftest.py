@@ -56,7 +56,8 @@ def start_scenario(capfd: pytest.CaptureFixture[str]) -> Iterator[StartScenario]
         *,
         emulator: EmulatorSettings = FAST_MODEL,
         parameters: Mapping[str, str] | None = None,
-        function_log_level: str = "ERROR",
+        # WARNING: the reason every failed message was retried or dead-lettered is in the log.
+        function_log_level: str = "WARNING",
     ) -> Scenario:
         assert not stacks, "one local stack per scenario: moto's services are per process"
         config = LocalStackConfig(
@@ -79,7 +80,8 @@ def start_scenario(capfd: pytest.CaptureFixture[str]) -> Iterator[StartScenario]
 
     yield start
     for view in stacks:
-        # A run left RUNNING by a failed scenario would keep calling $MOTO_PORT, which the next stack reuses.
+        # A run left RUNNING by a failed scenario would keep calling the port of its SDK tasks, which the next
+        # stack reuses (moto_shims.SDK_TASK_PORT).
         stop_running_executions(view.client("stepfunctions"), view.outputs["StateMachineArn"])
         view.local.stop()
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Literal
+from urllib.parse import unquote_plus
 
 import pytest
 from PIL import Image
@@ -33,10 +34,17 @@ RUN_TIMEOUT_SECONDS = 600
 # model does not run, is not billed and cannot be stopped).
 NOT_RUNNING = frozenset({"STOPPING", "STOPPED", "FAILED"})
 TRANSITIONS = frozenset({"STARTING", "STOPPING"})
-# Entered only by a run that started the model or adopted one a dead run of this stack started.
-MODEL_OWNING_STATES = frozenset({"Own Model", "Adopt Model"})
+# Entered only by a run that started the model, or that stopped one a dead run of this stack started.
+MODEL_OWNING_STATES = frozenset({"Mark Model Started By Run", "Stop Model"})
+# The function's attribute that follows an image's message through its retries to the dead-letter queue.
+FIRST_MESSAGE_ATTRIBUTE = "labelbatch-first-message-id"
+# Runs a scenario may need before every retried image is answered: a run leaves an image waiting out its retry
+# delay to a later run (the default gives each image five attempts).
+MAX_RUNS_FOR_RETRIES = 6
 
-Status = Literal["ok", "error"]
+# "dead-lettered": no result; the image's message ends in the dead-letter queue, its analysis having kept
+# failing for a reason outside the image.
+Status = Literal["ok", "error", "dead-lettered"]
 StartScenario = Callable[..., "Scenario"]
 RecordRow = Callable[[Row], None]
 
@@ -92,6 +100,10 @@ def error(code: str) -> Expected:
     return Expected(status="error", error_code=code)
 
 
+def dead_lettered() -> Expected:
+    return Expected(status="dead-lettered")
+
+
 @dataclass(frozen=True)
 class Unusable:
     """A message the function cannot act on, sent straight to the image queue."""
@@ -103,7 +115,7 @@ class Unusable:
 
 
 class FunctionLog:
-    """The structured log lines of the handlers (the local stack sends them to the captured stderr)."""
+    """The structured log lines of the handlers (execution environments write to the captured stderr)."""
 
     def __init__(self, capfd: pytest.CaptureFixture[str]) -> None:
         self._capfd = capfd
@@ -137,7 +149,10 @@ class RunRecord:
     model_after: str
     running_seconds: float
     """The model's RUNNING time between the run's start and its end."""
-    backlog_after: int
+    waiting_after: int
+    """Visible and in flight: what the run should have drained."""
+    retrying_after: int
+    """Delayed: images waiting out a retry delay, left to a later run."""
     results_after: frozenset[str]
     running_at_start: float
 
@@ -239,7 +254,7 @@ class Scenario:
         consumer_after = self.stack.consumer_state()
         model_after = self.stack.model_status()
         running_seconds = self.running_seconds() - pending.running_at_start
-        backlog_after = self.stack.queue_backlog()
+        waiting_after, retrying_after = self.stack.waiting(), self.stack.retrying()
         results_after = frozenset(self.stack.result_documents())
         execution = self.stack.execution(pending.arn)
         record = RunRecord(
@@ -252,7 +267,8 @@ class Scenario:
             consumer_after=consumer_after,
             model_after=model_after,
             running_seconds=running_seconds,
-            backlog_after=backlog_after,
+            waiting_after=waiting_after,
+            retrying_after=retrying_after,
             results_after=results_after,
             running_at_start=pending.running_at_start,
         )
@@ -261,6 +277,16 @@ class Scenario:
 
     def run(self, *, status: str, error: str | None = None, outcome: str | None = None) -> RunRecord:
         return self.finish_run(self.start_run(), status=status, error=error, outcome=outcome)
+
+    def run_retries(self) -> None:
+        """Play the later runs that answer the images left waiting out a retry delay, as the schedule would:
+        each once the delay is over and the image is waiting again."""
+        for _ in range(MAX_RUNS_FOR_RETRIES):
+            if self.stack.retrying() == 0 and self.stack.waiting() == 0:
+                return
+            self.wait_until("a retried image to wait again", lambda: self.stack.waiting() > 0, timeout=330)
+            self.run(status="SUCCEEDED", outcome="processed")
+        assert self.stack.retrying() == 0, f"images still retrying after {MAX_RUNS_FOR_RETRIES} more runs"
 
     def abort(self, pending: PendingRun) -> RunRecord:
         """Stop the execution from outside, as an operator would with StopExecution."""
@@ -309,8 +335,9 @@ def check_invariants(scenario: Scenario, *, reaper: Literal["reaps", "leaves alo
     bound = scenario.max_run_minutes * 60 + POLL_SECONDS
 
     # Invariants 2, 3 and 4 hold for every run that ended by itself.
+    retried = _retried_images(scenario)
     for number, run in enumerate(scenario.runs, start=1):
-        violations += _run_violations(stack, number, run, bound)
+        violations += _run_violations(stack, number, run, bound, retried)
 
     # Invariant 5: the reaper, on its schedule, after the scenario (once a start or stop under way is over).
     _settle_model(scenario)
@@ -320,7 +347,7 @@ def check_invariants(scenario: Scenario, *, reaper: Literal["reaps", "leaves alo
     # Invariant 1: every object answered once, consistently; only unusable messages dead-lettered.
     documents = stack.result_documents()
     violations += _result_violations(scenario, documents)
-    dead_letters = _dead_letter_ids(stack)
+    dead_letters = _dead_letters(stack)
     violations += _message_violations(scenario, dead_letters)
 
     assert not violations, "invariants broken:\n- " + "\n- ".join(violations)
@@ -337,7 +364,16 @@ def check_invariants(scenario: Scenario, *, reaper: Literal["reaps", "leaves alo
     )
 
 
-def _run_violations(stack: StackView, number: int, run: RunRecord, bound: float) -> list[str]:
+def _retried_images(scenario: Scenario) -> set[str]:
+    """The uploaded images whose analysis failed at least once (and was sent back, or dead-lettered)."""
+    reasons = [str(line.get("reason")) for line in scenario.log.with_message("message failed")]
+    prefix = f"s3://{scenario.stack.bucket}/"
+    return {key for key in scenario.expected if any(f"{prefix}{key}" in reason for reason in reasons)}
+
+
+def _run_violations(
+    stack: StackView, number: int, run: RunRecord, bound: float, retried: set[str]
+) -> list[str]:
     found: list[str] = []
     name = f"run {number} ({run.execution.arn.rsplit(':', 1)[-1]})"
     execution = run.execution
@@ -354,17 +390,22 @@ def _run_violations(stack: StackView, number: int, run: RunRecord, bound: float)
         if outcome != run.expected_outcome:
             found.append(f"4: {name} succeeded with outcome {outcome}, expected {run.expected_outcome}")
         if outcome == "processed":
-            unanswered = {stack.expected_result_key(key) for key in run.images_before} - run.results_after
-            if unanswered:
-                found.append(
-                    f"4: {name} succeeded with images of its backlog unanswered: {sorted(unanswered)}"
-                )
-            if run.backlog_after != 0:
-                found.append(f"4: {name} succeeded with {run.backlog_after} messages still queued")
-        if outcome == "skipped-overlap" and not _only_lists_executions(execution):
+            # An image of its backlog may be left unanswered only after its analysis failed: it is then sent
+            # back for a later run (it may even be waiting again by the time the run ends), or dead-lettered.
+            unanswered = {
+                key for key in run.images_before if stack.expected_result_key(key) not in run.results_after
+            }
+            if unanswered - retried:
+                never_failed = sorted(unanswered - retried)
+                found.append(f"4: {name} succeeded with images of its backlog unanswered: {never_failed}")
+            if run.waiting_after > len(retried):
+                found.append(f"4: {name} succeeded with {run.waiting_after} messages still waiting")
+        if outcome == "skipped-overlap" and not _only_took_the_lock(execution):
             found.append(f"4: {name} skipped but called {execution.task_resources}")
     if run.aborted:
         return found  # 2 and 3 are the reaper's to restore, checked with it.
+    if (execution.output or {}).get("outcome") == "skipped-overlap":
+        return found  # it touched nothing: the model and the consumer are the other run's.
     # 2: consumer off, an owned model stopping or stopped.
     if run.consumer_after != "Disabled":
         found.append(f"2: {name} ended with the consumer {run.consumer_after}")
@@ -376,9 +417,9 @@ def _run_violations(stack: StackView, number: int, run: RunRecord, bound: float)
     return found
 
 
-def _only_lists_executions(execution: Execution) -> bool:
-    """The overlap guard's one call, and nothing that touches the model, the consumer or the queue."""
-    return len(execution.task_resources) == 1 and execution.task_resources[0].endswith("listExecutions")
+def _only_took_the_lock(execution: Execution) -> bool:
+    """The overlap guard's call (retried), and nothing that touches the model, the consumer or the queue."""
+    return set(execution.task_resources) == {"aws-sdk:dynamodb:updateItem"}
 
 
 def _reaper_violations(scenario: Scenario, expected: str) -> list[str]:
@@ -439,13 +480,17 @@ def _settle_model(scenario: Scenario) -> None:
 def _result_violations(scenario: Scenario, documents: dict[str, dict[str, Any]]) -> list[str]:
     stack = scenario.stack
     found: list[str] = []
-    expected_keys = {stack.expected_result_key(key): key for key in scenario.expected}
+    expected_keys = {
+        stack.expected_result_key(key): key
+        for key, expected in scenario.expected.items()
+        if expected.status != "dead-lettered"
+    }
     missing = sorted(set(expected_keys) - set(documents))
     strays = sorted(set(documents) - set(expected_keys))
     if missing:
         found.append(f"1: {len(missing)} images have no result: {missing[:5]}")
     if strays:
-        found.append(f"1: results for no uploaded image: {strays[:5]}")
+        found.append(f"1: results for no uploaded image, or for one that was dead-lettered: {strays[:5]}")
     for document_key, key in expected_keys.items():
         document = documents.get(document_key)
         if document is None:
@@ -494,32 +539,46 @@ def _rewrite_violations(stack: StackView) -> list[str]:
     return found
 
 
-def _dead_letter_ids(stack: StackView) -> list[str]:
+def _dead_letters(stack: StackView) -> list[tuple[str, str]]:
+    """The dead-lettered messages as (ID as first sent, body): the function sends a copy to the dead-letter
+    queue with the first ID in an attribute; the queue's redrive moves the message itself."""
     sqs = stack.client("sqs")
     url = stack.outputs["DeadLetterQueueUrl"]
-    identifiers: list[str] = []
+    found: list[tuple[str, str]] = []
     while True:
-        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=600).get(
-            "Messages", []
-        )
+        messages = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=600, MessageAttributeNames=["All"]
+        ).get("Messages", [])
         if not messages:
-            return identifiers
-        identifiers += [message["MessageId"] for message in messages]
+            return found
+        for message in messages:
+            first = message.get("MessageAttributes", {}).get(FIRST_MESSAGE_ATTRIBUTE)
+            found.append((first["StringValue"] if first else message["MessageId"], message["Body"]))
 
 
-def _message_violations(scenario: Scenario, dead_letters: list[str]) -> list[str]:
+def _message_violations(scenario: Scenario, dead_letters: list[tuple[str, str]]) -> list[str]:
     found: list[str] = []
     by_fate = {
         fate: {mid for mid, message in scenario.unusable.items() if message.fate == fate}
         for fate in ("dead-lettered", "ignored", "queued")
     }
-    if sorted(dead_letters) != sorted(by_fate["dead-lettered"]):
-        found.append(
-            f"1: dead-letter queue holds {sorted(dead_letters)}, expected {sorted(by_fate['dead-lettered'])}"
-        )
+    # Dead-lettered images are known by the key in their notification, sent messages by their ID.
+    image_keys = {key for key, expected in scenario.expected.items() if expected.status == "dead-lettered"}
+    images = sorted(key for _, body in dead_letters for key in image_keys if _names_key(body, key))
+    messages = sorted(
+        mid for mid, body in dead_letters if not any(_names_key(body, key) for key in image_keys)
+    )
+    if messages != sorted(by_fate["dead-lettered"]):
+        found.append(f"1: dead-letter queue holds {messages}, expected {sorted(by_fate['dead-lettered'])}")
+    if images != sorted(image_keys):
+        found.append(f"1: dead-letter queue holds images {images}, expected {sorted(image_keys)}")
     backlog = scenario.stack.queue_backlog()
     if backlog != len(by_fate["queued"]):
         found.append(f"1: {backlog} messages left in the image queue, expected {len(by_fate['queued'])}")
+    if scenario.stack.retrying() != 0:
+        found.append(
+            f"1: {scenario.stack.retrying()} images still wait out a retry delay: no later run answered them"
+        )
     failed = {line["messageId"]: line for line in scenario.log.with_message("message failed")}
     ignored = {line.get("messageId"): line for line in scenario.log.with_message("ignored")}
     for message_id, message in scenario.unusable.items():
@@ -527,3 +586,12 @@ def _message_violations(scenario: Scenario, dead_letters: list[str]) -> list[str
         if logged is None or message.reason not in str(logged.get("reason")):
             found.append(f"1: no log line gives {message.reason!r} as the reason for message {message_id}")
     return found
+
+
+def _names_key(body: str, key: str) -> bool:
+    """Whether a message body is an S3 notification of `key` (keys in notifications are URL-encoded)."""
+    try:
+        records = json.loads(body).get("Records", [])
+    except (ValueError, AttributeError):
+        return False
+    return any(unquote_plus(record["s3"]["object"]["key"]) == key for record in records)

@@ -30,18 +30,24 @@ class Sizes:
     throttled_images: int
     transient_images: int
     partial_failure_images: int
+    overrun_images: int
 
 
 SIZES = {
-    "reduced": Sizes("reduced", throttled_images=60, transient_images=60, partial_failure_images=20),
-    "full": Sizes("full", throttled_images=1000, transient_images=300, partial_failure_images=200),
+    "reduced": Sizes(
+        "reduced", throttled_images=60, transient_images=60, partial_failure_images=20, overrun_images=20
+    ),
+    "full": Sizes(
+        "full", throttled_images=1000, transient_images=300, partial_failure_images=200, overrun_images=200
+    ),
 }
 
 
 def describe(sizes: Sizes) -> str:
     return (
-        f"{sizes.throttled_images:,} images for throttling, {sizes.transient_images:,} for transient errors "
-        f"and {sizes.partial_failure_images:,} for the partial batch failure"
+        f"{sizes.throttled_images:,} images for throttling, {sizes.transient_images:,} for transient errors, "
+        f"{sizes.partial_failure_images:,} for the partial batch failure and "
+        f"{sizes.overrun_images:,} for the overrun model"
     )
 
 
@@ -90,7 +96,7 @@ SCENARIOS: tuple[ScenarioSpec, ...] = (
         "partial-batch-failure",
         "test_records_that_raise_are_retried_alone",
         "Handler raises on some records",
-        "70% of calls answer 5xx until records fail after the SDK retries; then none",
+        "70% of calls answer 5xx until images fail three tries; then none (later runs retry them)",
     ),
     ScenarioSpec(
         "unusable-messages",
@@ -108,7 +114,7 @@ SCENARIOS: tuple[ScenarioSpec, ...] = (
         "slow-analysis",
         "test_a_message_delivered_twice_by_slow_analysis_keeps_one_consistent_result",
         "Slow analysis beyond the visibility timeout",
-        "analysis (10 s) slower than the queue's visibility timeout (shortened to 5 s)",
+        "analysis (8 s) slower than the queue's visibility timeout (shortened to 5 s)",
     ),
     ScenarioSpec(
         "overlapping-run",
@@ -148,9 +154,33 @@ SCENARIOS: tuple[ScenarioSpec, ...] = (
     ),
     ScenarioSpec(
         "poison-message",
-        "test_a_poison_message_cannot_keep_the_model_running_past_max_run_minutes",
-        "Poison message and MaxRunMinutes",
-        "a message that fails on every receive; MaxRunMinutes 1",
+        "test_a_poison_message_is_dead_lettered_at_once_and_keeps_no_model_running",
+        "Poison message",
+        "a message no retry can fix (not JSON) beside three images; MaxRunMinutes 1",
+    ),
+    ScenarioSpec(
+        "image-keeps-failing",
+        "test_an_image_that_keeps_failing_is_left_to_later_runs_then_dead_lettered",
+        "An image that keeps failing",
+        "every call for one image answers 5xx; RetryDelaySeconds 5",
+    ),
+    ScenarioSpec(
+        "overrun-slow-model",
+        "test_a_consumer_that_overruns_a_slow_model_still_answers_every_image_without_error",
+        "Consumer overruns a slow model",
+        "the model admits 2 calls/s at 200 ms; the consumer is paced for 20 (TpsPerInferenceUnit 20)",
+    ),
+    ScenarioSpec(
+        "simultaneous-runs",
+        "test_two_runs_started_at_the_same_instant_let_one_work_and_neither_fail",
+        "Two runs start at the same instant",
+        "two executions started together, which ListExecutions could not tell apart",
+    ),
+    ScenarioSpec(
+        "reaper-during-run",
+        "test_the_reaper_never_stops_a_model_a_live_run_uses",
+        "Reaper ticks during a run",
+        "the reaper invoked twice while a run drains, once with the queue reading empty",
     ),
     ScenarioSpec(
         "bad-files",

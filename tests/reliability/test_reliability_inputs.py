@@ -22,7 +22,6 @@ from reliability.inputs import (
 )
 
 # The reaper, invoked in-process, emits no metric when it leaves the model alone; Powertools warns about it.
-pytestmark = [pytest.mark.reliability, pytest.mark.filterwarnings("ignore:No application metrics to publish")]
 
 INVALID_FORMAT = "InvalidImageFormatException"
 TOO_LARGE = "ImageTooLargeException"

@@ -8,11 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from reliability.harness import FAST_MODEL, RecordRow, StartScenario, Unusable, check_invariants
+from reliability.harness import (
+    FAST_MODEL,
+    RecordRow,
+    StartScenario,
+    Unusable,
+    check_invariants,
+    dead_lettered,
+)
 from reliability.inputs import sample_bodies
 
 # The reaper, invoked in-process, emits no metric when it leaves the model alone; Powertools warns about it.
-pytestmark = [pytest.mark.reliability, pytest.mark.filterwarnings("ignore:No application metrics to publish")]
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +61,7 @@ def test_a_model_start_that_never_completes_times_out_and_is_stopped(
     first = scenario.run(status="FAILED", error="ModelStartTimedOut")
 
     # Then it gave up after the timeout and stopped the model it had started, which never ran
-    assert "Clean Up: Stop Model" in first.execution.entered
+    assert "Stop Model" in first.execution.entered
     assert first.running_seconds == 0
     # And once starts work again, the next run answers the backlog
     scenario.set_model(start_seconds=1)
@@ -96,7 +102,7 @@ def test_a_run_started_while_another_runs_skips_and_touches_nothing(
     # When the schedule fires again while it runs
     second = scenario.run(status="SUCCEEDED", outcome="skipped-overlap")
 
-    # Then the second run ended at once, having only listed executions; the first answered everything alone
+    # Then the second run ended at once, having only tried the run lock; the first answered everything alone
     assert second.execution.output is not None
     assert second.execution.output["backlogAtStart"] is None
     scenario.finish_run(first, status="SUCCEEDED", outcome="processed")
@@ -138,12 +144,13 @@ def test_a_run_stopped_from_outside_while_the_model_starts_is_made_up_by_the_nex
     scenario.wait_until("the model to run", lambda: scenario.stack.model_status() == "RUNNING")
 
     # Then the model runs with nothing draining the queue, and the reaper leaves it to the next run because
-    # images wait (the contract: it stops a model only once the queue is empty)
+    # images wait (it stops a model only once the queue is empty); it gives back the dead run's lock
     assert aborted.consumer_after == "Disabled"
     assert scenario.invoke_reaper() == {"action": "none", "reason": "images-waiting"}
-    # And the next run adopts the model (the marker names the dead run), answers the images and stops it
+    # And the next run uses the model (the marker names the dead run), answers the images and stops it
     run = scenario.run(status="SUCCEEDED", outcome="processed")
-    assert "Adopt Model" in run.execution.entered
+    assert "Mark Model Started By Run" not in run.execution.entered
+    assert "Stop Model" in run.execution.entered
     output = run.execution.output
     assert output is not None
     assert (output["modelStartedByRun"], output["modelStoppedByRun"]) == (False, True)
@@ -220,21 +227,97 @@ def test_images_uploaded_while_a_run_drains_are_answered_in_that_run(
     record(check_invariants(scenario, reaper="leaves alone"))
 
 
-def test_a_poison_message_cannot_keep_the_model_running_past_max_run_minutes(
+def test_a_poison_message_is_dead_lettered_at_once_and_keeps_no_model_running(
     start_scenario: StartScenario, samples: list[tuple[str, bytes]], record: RecordRow
 ) -> None:
-    # Given three images and a message that fails on every receive, and MaxRunMinutes 1: with the default
-    # back-off (10, 20, 40, 80 s) the message cannot reach the dead-letter queue within that minute
-    scenario = start_scenario(parameters={"MaxRunMinutes": "1"})
+    # Given three images and a message no retry can fix (not JSON), and MaxRunMinutes 1
+    scenario = start_scenario(parameters={"MaxRunMinutes": "1"}, function_log_level="INFO")
     scenario.upload_many(samples[:3])
-    scenario.send(Unusable("this is not an S3 event notification", "queued", "message body is not JSON"))
+    scenario.send(
+        Unusable("this is not an S3 event notification", "dead-lettered", "message body is not JSON")
+    )
 
     # When a run drains the queue
-    run = scenario.run(status="FAILED", error="RunTimedOut")
+    run = scenario.run(status="SUCCEEDED", outcome="processed")
 
-    # Then the images were answered, and the run gave up on the poison message after MaxRunMinutes
+    # Then the images were answered and the poison message went to the dead-letter queue on its first
+    # delivery, so the run ended as soon as the images were answered (invariant 3 bounds its model time)
     assert run.results_after == {scenario.stack.expected_result_key(key) for key in scenario.expected}
-    assert run.execution.cause is not None
-    assert run.execution.cause.startswith("timed-out: 1 images still queued")
-    # (invariant 3 bounds the model's running time by 61 s; the message waits in the queue for the next run)
+    assert scenario.stack.dead_letters() == 1
+    record(check_invariants(scenario, reaper="leaves alone"))
+
+
+def test_an_image_that_keeps_failing_is_left_to_later_runs_then_dead_lettered(
+    start_scenario: StartScenario, samples: list[tuple[str, bytes]], record: RecordRow
+) -> None:
+    # Given two images and a third whose every analysis fails for a reason outside it (the model answers it
+    # 5xx), with retries 5, 10, 20 and 40 s apart
+    scenario = start_scenario(
+        emulator=replace(FAST_MODEL, failing_key="keeps-failing"),
+        parameters={"RetryDelaySeconds": "5"},
+        function_log_level="INFO",
+    )
+    scenario.upload_many(samples[:2])
+    failing = scenario.upload("keeps-failing.png", samples[2][1], dead_lettered())
+
+    # When a run drains the queue
+    first = scenario.run(status="SUCCEEDED", outcome="processed")
+
+    # Then it answered the two images and ended after the third's first failure, leaving its retry to a later
+    # run instead of keeping the model running through the retry delay
+    assert len(first.results_after) == 2
+    assert first.waiting_after + first.retrying_after == 1
+    assert [line["attempt"] for line in scenario.log.with_message("message failed")] == [1]
+    # And the runs that came after each tried it once more, until its fifth attempt dead-lettered it
+    scenario.run_retries()
+    assert len(scenario.runs) == 5
+    reasons = [line["reason"] for line in scenario.log.with_message("message failed")]
+    assert len(reasons) == 5
+    assert all(
+        f"InternalServerError for s3://{scenario.stack.bucket}/{failing}" in reason for reason in reasons
+    )
+    record(check_invariants(scenario, reaper="leaves alone"))
+
+
+def test_two_runs_started_at_the_same_instant_let_one_work_and_neither_fail(
+    start_scenario: StartScenario, samples: list[tuple[str, bytes]], record: RecordRow
+) -> None:
+    # Given four images waiting
+    scenario = start_scenario()
+    scenario.upload_many(samples[:4])
+
+    # When two runs start at the same instant, as a schedule retry and a manual run might (ListExecutions
+    # could not tell them apart: each would see none or both, eventually consistent)
+    pending = [scenario.start_run(), scenario.start_run()]
+    runs = [scenario.finish_run(run, status="SUCCEEDED", outcome=None) for run in pending]
+
+    # Then the run lock let exactly one start the model and answer the images; the other skipped, touching
+    # nothing: neither failed, one start, one stop
+    outcomes = sorted((run.execution.output or {}).get("outcome", "") for run in runs)
+    assert outcomes == ["processed", "skipped-overlap"]
+    for run in runs:
+        run.expected_outcome = (run.execution.output or {}).get("outcome")
+    usage = scenario.stack.model_usage()
+    assert (usage["startCalls"], usage["stopCalls"]) == (1, 1)
+    record(check_invariants(scenario, reaper="leaves alone"))
+
+
+def test_the_reaper_never_stops_a_model_a_live_run_uses(
+    start_scenario: StartScenario, samples: list[tuple[str, bytes]], record: RecordRow
+) -> None:
+    # Given a run that answered its two images but, polling every 30 s, has not yet noticed: its model runs,
+    # its marker is set and the queue is empty, everything the reaper looks for in an abandoned model
+    scenario = start_scenario(parameters={"PollIntervalSeconds": "30"})
+    scenario.upload_many(samples[:2])
+    pending = scenario.start_run()
+    scenario.wait_until("both results", lambda: scenario.results_so_far() == 2, timeout=180)
+
+    # When the reaper ticks in that moment
+    tick = scenario.invoke_reaper()
+
+    # Then it saw the run lock held by a live run and left the model alone
+    assert tick == {"action": "none", "reason": "run-in-progress"}
+    assert scenario.stack.model_status() == "RUNNING"
+    # And the run ended by itself and stopped its model
+    scenario.finish_run(pending, status="SUCCEEDED", outcome="processed")
     record(check_invariants(scenario, reaper="leaves alone"))

@@ -15,10 +15,8 @@ from reliability.inputs import many, sample_bodies
 from reliability.table import Sizes
 
 # The reaper, invoked in-process, emits no metric when it leaves the model alone; Powertools warns about it.
-pytestmark = [pytest.mark.reliability, pytest.mark.filterwarnings("ignore:No application metrics to publish")]
 
-# The queue keeps the template's 360 s visibility timeout, so no message is redelivered while a slow batch
-# still analyzes it; a failed one comes back after the function's back-off, starting at this many seconds.
+# An image whose analysis failed comes back after the function's back-off, starting at this many seconds.
 FAST_RETRIES = {"RetryDelaySeconds": "2"}
 
 
@@ -36,8 +34,8 @@ def upload_in_parallel(scenario: Scenario, uploads: list[tuple[str, bytes]]) -> 
 def test_a_saturated_model_that_also_throttles_30_percent_still_answers_every_image(
     start_scenario: StartScenario, samples: list[tuple[str, bytes]], sizes: Sizes, record: RecordRow
 ) -> None:
-    # Given a backlog far beyond what one inference unit takes per second (five consumers call as fast as
-    # they can), and 30% of the calls it admits throttled on top
+    # Given a backlog far beyond what one inference unit takes per second, and 30% of the calls it admits
+    # throttled on top
     capacity = 10 if sizes.throttled_images <= 100 else 20
     scenario = start_scenario(
         emulator=replace(FAST_MODEL, tps_per_inference_unit=capacity, throttle_fraction=0.3),
@@ -49,8 +47,10 @@ def test_a_saturated_model_that_also_throttles_30_percent_still_answers_every_im
     scenario.run(status="SUCCEEDED", outcome="processed")
 
     # Then the model pushed back many times (the injected throttles alone are 30% of the calls it admitted,
-    # more than a fifth of the images), and still every image was answered once, in that run
+    # more than a fifth of the images), and still every image was answered once, in that run: a throttled
+    # call is made again within the invocation, never failed
     assert scenario.stack.model_usage()["throttledCalls"] > 0.2 * sizes.throttled_images
+    assert scenario.stack.retrying() == 0
     record(check_invariants(scenario, reaper="leaves alone"))
 
 
@@ -63,10 +63,11 @@ def test_transient_5xx_on_10_percent_of_calls_are_absorbed(
     )
     upload_in_parallel(scenario, many(samples, sizes.transient_images, "transient/"))
 
-    # When one run drains the queue
+    # When one run drains the queue (and, should an image fail three times in a row, a later run retries it)
     scenario.run(status="SUCCEEDED", outcome="processed")
+    scenario.run_retries()
 
-    # Then the errors happened, and every image was answered once, in that run
+    # Then the errors happened, and every image was answered once
     assert scenario.stack.model_usage()["errorsByCode"].get("InternalServerError", 0) > 0
     record(check_invariants(scenario, reaper="leaves alone"))
 
@@ -74,7 +75,7 @@ def test_transient_5xx_on_10_percent_of_calls_are_absorbed(
 def test_records_that_raise_are_retried_alone(
     start_scenario: StartScenario, samples: list[tuple[str, bytes]], sizes: Sizes, record: RecordRow
 ) -> None:
-    # Given a model that answers 5xx to 70% of calls, so that some records fail after the SDK's own retries
+    # Given a model that answers 5xx to 70% of calls, so that some images fail after the function's 3 tries
     scenario = start_scenario(
         emulator=replace(FAST_MODEL, transient_error_fraction=0.7),
         parameters=FAST_RETRIES,
@@ -82,11 +83,12 @@ def test_records_that_raise_are_retried_alone(
     )
     upload_in_parallel(scenario, many(samples, sizes.partial_failure_images, "partial/"))
 
-    # When a run drains the queue, and the model recovers once records have failed
+    # When a run drains the queue, the model recovers once records have failed, and later runs retry them
     pending = scenario.start_run()
     scenario.wait_until("a record to fail", lambda: bool(scenario.log.with_message("message failed")))
     scenario.set_model(transient_error_fraction=0.0)
     scenario.finish_run(pending, status="SUCCEEDED", outcome="processed")
+    scenario.run_retries()
 
     # Then records failed, each with its image named in the log...
     failed = {
@@ -95,14 +97,36 @@ def test_records_that_raise_are_retried_alone(
         if (match := re.search(r"InternalServerError for s3://[^/]+/(.+)$", str(line["reason"])))
     }
     assert failed
-    # ...each hidden for the function's back-off (2 s doubled per receive), not for the queue's 360 s
-    # visibility timeout while the model waits...
-    delays = [line["retryAfterSeconds"] for line in scenario.log.with_message("retry delayed")]
-    assert len(delays) == len(scenario.log.with_message("message failed"))
+    # ...each sent back for the function's back-off (2 s doubled per attempt), left to a later run rather than
+    # kept waiting for by the model...
+    delays = [line["retryAfterSeconds"] for line in scenario.log.with_message("message failed")]
     assert set(delays) <= {2, 4, 8, 16}
     # ...and only they were retried: every result was written exactly once (no image was analyzed twice,
     # as it would be if a failure sent a whole batch back), the failed ones included
     versions = scenario.result_versions()
     assert {scenario.stack.expected_result_key(key) for key in failed} <= set(versions)
     assert set(versions.values()) == {1}
+    record(check_invariants(scenario, reaper="leaves alone"))
+
+
+def test_a_consumer_that_overruns_a_slow_model_still_answers_every_image_without_error(
+    start_scenario: StartScenario, samples: list[tuple[str, bytes]], sizes: Sizes, record: RecordRow
+) -> None:
+    # Given a model that admits 2 calls a second and answers each in 200 ms, and a consumer configured for a
+    # model ten times as fast (TpsPerInferenceUnit 20): it calls far more often than the model admits
+    scenario = start_scenario(
+        emulator=replace(FAST_MODEL, tps_per_inference_unit=2, latency_ms=200),
+        parameters={"TpsPerInferenceUnit": "20"},
+    )
+    upload_in_parallel(scenario, many(samples, sizes.overrun_images, "overrun/"))
+
+    # When one run drains the queue
+    scenario.run(status="SUCCEEDED", outcome="processed")
+
+    # Then the model refused many calls for capacity, and still every image was answered in that run, none
+    # with an error result, none dead-lettered, none left to a retry: throttling is retried, never failed
+    usage = scenario.stack.model_usage()
+    assert usage["capacityThrottledCalls"] > sizes.overrun_images
+    assert usage["errorCalls"] == 0
+    assert (scenario.stack.retrying(), scenario.stack.dead_letters()) == (0, 0)
     record(check_invariants(scenario, reaper="leaves alone"))

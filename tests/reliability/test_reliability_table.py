@@ -11,8 +11,6 @@ import pytest
 from reliability import table
 from reliability.table import SCENARIOS, Row, record_row, render, settle_table
 
-pytestmark = pytest.mark.reliability
-
 HERE = Path(__file__).parent
 
 

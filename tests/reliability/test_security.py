@@ -15,8 +15,6 @@ import pytest
 from labelbatch.local.stack import LocalStack, LocalStackConfig
 from template.support import REPO_ROOT, TEMPLATE_PATH, allow_statements, as_list, load_template
 
-pytestmark = pytest.mark.reliability
-
 CHECKOV = REPO_ROOT / ".tools" / "checkov" / "bin" / "checkov"
 CHECKOV_ARGUMENTS = ("--skip-download", "--framework", "cloudformation", "--output", "json")
 # A reason is a sentence that says why, not a placeholder.

@@ -11,17 +11,23 @@ from typing import Any
 import networkx as nx
 import pytest
 
-pytestmark = pytest.mark.statemachine
-
 DEFINITION_PATH = Path(__file__).resolve().parents[2] / "statemachine" / "batch_run.asl.json"
-CLEANUP_ENTRY = "Clean Up: Consumer Touched?"
-THROTTLING_ERRORS = {
-    "rekognition": "Rekognition.ThrottlingException",
-    "lambda": "Lambda.TooManyRequestsException",
-    "sqs": "Sqs.RequestThrottledException",
-    "ssm": "Ssm.TooManyUpdatesException",
-    "sfn": "Sfn.ThrottlingException",
+BODY = "Process Waiting Images"
+SWITCH_OFF_ENTRY = "Anything To Switch Off?"
+POLL_LOOP_WAIT = "Wait For Next Poll"
+# The one retry policy every Task shares (a task-specific retrier may come before it).
+SHARED_RETRY = {
+    "ErrorEquals": ["States.TaskFailed"],
+    "IntervalSeconds": 1,
+    "MaxAttempts": 3,
+    "BackoffRate": 2.0,
+    "JitterStrategy": "FULL",
 }
+HISTORY_QUOTA_EVENTS = 25_000
+# Events a state adds to the execution history: entered and exited, and for a Task also scheduled, started
+# and succeeded.
+EVENTS_PER_STATE = {"Task": 5}
+EVENTS_PER_OTHER_STATE = 2
 
 
 @pytest.fixture(scope="module")
@@ -30,9 +36,22 @@ def definition() -> dict[str, Any]:
     return loaded
 
 
+def scopes(machine: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The definition and every state machine nested in it (Parallel branches, Map item processors)."""
+    yield machine
+    for state in machine["States"].values():
+        for nested in [*state.get("Branches", []), *filter(None, [state.get("ItemProcessor")])]:
+            yield from scopes(nested)
+
+
 @pytest.fixture(scope="module")
 def states(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = definition["States"]
+    """Every state, nested ones included, by name (names are unique across the whole definition)."""
+    found: dict[str, dict[str, Any]] = {}
+    for scope in scopes(definition):
+        for name, state in scope["States"].items():
+            assert name not in found, f"{name} is defined twice"
+            found[name] = state
     return found
 
 
@@ -52,24 +71,24 @@ def transitions(state: dict[str, Any]) -> set[str]:
     return targets
 
 
-def graph(states: dict[str, dict[str, Any]]) -> nx.DiGraph:
+def graph(scope: dict[str, Any]) -> nx.DiGraph:
     edges = nx.DiGraph()
-    edges.add_nodes_from(states)
-    for name, state in states.items():
+    edges.add_nodes_from(scope["States"])
+    for name, state in scope["States"].items():
         edges.add_edges_from((name, target) for target in transitions(state))
     return edges
 
 
-def test_every_transition_names_an_existing_state(definition: dict[str, Any], states: dict[str, Any]) -> None:
-    # Given every Next, Default and Catch target, and the start state
-    targets = {definition["StartAt"]} | {t for state in states.values() for t in transitions(state)}
-    # Then each one is a state of the definition
-    assert targets - set(states) == set()
+def test_every_transition_stays_in_its_scope_and_names_an_existing_state(definition: dict[str, Any]) -> None:
+    for scope in scopes(definition):
+        targets = {scope["StartAt"]} | {t for state in scope["States"].values() for t in transitions(state)}
+        assert targets - set(scope["States"]) == set()
 
 
-def test_every_state_is_reachable_from_the_start(definition: dict[str, Any], states: dict[str, Any]) -> None:
-    reachable = nx.descendants(graph(states), definition["StartAt"]) | {definition["StartAt"]}
-    assert set(states) - reachable == set()
+def test_every_state_is_reachable_from_its_start(definition: dict[str, Any]) -> None:
+    for scope in scopes(definition):
+        reachable = nx.descendants(graph(scope), scope["StartAt"]) | {scope["StartAt"]}
+        assert set(scope["States"]) - reachable == set()
 
 
 def test_the_definition_is_jsonpath_only(definition: dict[str, Any], states: dict[str, Any]) -> None:
@@ -85,58 +104,93 @@ def test_tasks_use_sdk_integrations_only(states: dict[str, Any]) -> None:
     assert all(resource.startswith("arn:aws:states:::aws-sdk:") for resource in resources)
 
 
-def test_every_task_retries_throttling_of_its_service(states: dict[str, Any]) -> None:
+def test_every_task_retries_with_the_shared_policy_last(states: dict[str, Any]) -> None:
     for name, state in states.items():
         if state["Type"] != "Task":
             continue
-        service = state["Resource"].split(":")[-2]
-        retried = {error for retrier in state.get("Retry", []) for error in retrier["ErrorEquals"]}
-        assert THROTTLING_ERRORS[service] in retried, name
-        for retrier in state["Retry"]:
-            assert retrier["MaxAttempts"] <= 30, name
-            assert retrier.get("BackoffRate", 2.0) >= 1.0, name
+        retriers = state["Retry"]
+        assert retriers[-1] == SHARED_RETRY, name
+        # A task-specific retrier before it names the errors it is for, never the catch-all.
+        for retrier in retriers[:-1]:
+            assert "States.ALL" not in retrier["ErrorEquals"], name
+            assert "States.TaskFailed" not in retrier["ErrorEquals"], name
 
 
-def test_every_task_catches_everything_into_cleanup(states: dict[str, Any]) -> None:
-    # Given the states of the cleanup path (everything reachable from its entry)
-    cleanup = nx.descendants(graph(states), CLEANUP_ENTRY) | {CLEANUP_ENTRY}
-    for name, state in states.items():
-        if state["Type"] != "Task":
-            continue
-        # Then every Task has a catch-all, and it leads into cleanup
-        catch_all = [c for c in state.get("Catch", []) if c["ErrorEquals"] == ["States.ALL"]]
-        assert len(catch_all) == 1, name
-        assert catch_all[0]["Next"] in cleanup, name
-        # and keeps the run's state: the error goes beside it, not over it
-        assert catch_all[0]["ResultPath"] not in (None, "$"), name
+def test_one_catch_sends_every_fault_of_the_body_to_the_switch_off(
+    definition: dict[str, Any], states: dict[str, Any]
+) -> None:
+    body = states[BODY]
+    assert body["Type"] == "Parallel"
+    assert body["Catch"] == [
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": SWITCH_OFF_ENTRY}
+    ]
+    assert body["Next"] == SWITCH_OFF_ENTRY
+    # Inside the body no Task catches everything: a fault ends the branch and reaches the Parallel's Catch.
+    for branch in body["Branches"]:
+        for scope in scopes(branch):
+            for name, state in scope["States"].items():
+                for catcher in state.get("Catch", []):
+                    assert "States.ALL" not in catcher["ErrorEquals"], name
 
 
-def test_cleanup_ends_in_the_failure_that_carries_the_original_error(states: dict[str, Any]) -> None:
-    edges = graph(states)
-    ends = {name for name in nx.descendants(edges, CLEANUP_ENTRY) if not transitions(states[name])}
-    assert ends == {"Run Failed"}
-    assert states["Run Failed"] == {
-        "Type": "Fail",
-        "Comment": states["Run Failed"]["Comment"],
-        "ErrorPath": "$.error.Error",
-        "CausePath": "$.error.Cause",
+def test_every_run_that_took_the_lock_releases_it(definition: dict[str, Any]) -> None:
+    edges = graph(definition)
+    # Every end reachable after the lock was taken lies beyond the release.
+    after_lock = nx.descendants(edges, BODY) | {BODY}
+    ends = {name for name in after_lock if not transitions(definition["States"][name])}
+    beyond_release = nx.descendants(edges, "Release Run Lock")
+    assert ends <= beyond_release
+    assert nx.has_path(edges.subgraph(after_lock - {"Release Run Lock"}), BODY, "Run Failed") is False
+
+
+def test_every_failure_is_a_named_fail_state(states: dict[str, Any]) -> None:
+    failures = {name: state for name, state in states.items() if state["Type"] == "Fail"}
+    named = {state["Error"] for state in failures.values() if "Error" in state}
+    assert named == {
+        "ModelNotUsable",
+        "ModelStartFailed",
+        "ModelStartTimedOut",
+        "ModelStoppedDuringRun",
+        "ConsumerNotEnabled",
+        "RunTimedOut",
+    }
+    # The two that re-raise what was caught carry the original error and cause.
+    assert {name for name, state in failures.items() if "ErrorPath" in state} == {
+        "Run Failed",
+        "Switch-Off Failed",
     }
 
 
-def test_success_ends_only_with_a_summary(states: dict[str, Any]) -> None:
-    ends = {name for name, state in states.items() if state.get("End")}
-    assert ends == {"Skip Overlapping Run", "Nothing To Do", "Summarize Run"}
-    summary_fields = {"outcome", "backlogAtStart", "modelStartedByRun", "modelRunningSince", "finishedAt"}
+def test_success_ends_only_with_a_summary(definition: dict[str, Any]) -> None:
+    top = definition["States"]
+    ends = {name for name, state in top.items() if state.get("End")}
+    assert ends == {"Skip Overlapping Run", "Summarize Run"}
+    summary_fields = {
+        "outcome",
+        "backlogAtStart",
+        "modelStartedByRun",
+        "modelStoppedByRun",
+        "modelRunningSince",
+        "inferenceUnits",
+        "consumerConcurrency",
+        "finishedAt",
+    }
     for name in ends:
-        fields = {key.removesuffix(".$") for key in states[name]["Parameters"]}
-        assert summary_fields <= fields, name
+        assert {key.removesuffix(".$") for key in top[name]["Parameters"]} == summary_fields, name
 
 
-def test_every_loop_is_bounded_by_a_counter_it_advances(states: dict[str, Any]) -> None:
-    edges = graph(states)
-    loops = [component for component in nx.strongly_connected_components(edges) if len(component) > 1]
-    # The start wait, the two consumer-state waits, the drain and the in-flight wait.
-    assert len(loops) == 5
+def test_every_loop_is_bounded_by_a_counter_it_advances(
+    definition: dict[str, Any], states: dict[str, Any]
+) -> None:
+    loops = [
+        component
+        for scope in scopes(definition)
+        for component in nx.strongly_connected_components(graph(scope))
+        if len(component) > 1
+    ]
+    # The poll loop (with the test-event removal and consumer enabling inside it) and the wait for the
+    # consumer to stop.
+    assert len(loops) == 2
     for loop in loops:
         # Given the counters the loop advances with States.MathAdd ...
         advanced = {
@@ -159,7 +213,153 @@ def test_every_loop_is_bounded_by_a_counter_it_advances(states: dict[str, Any]) 
         assert advanced & compared, sorted(loop)
 
 
+def test_no_poll_count_cuts_a_start_or_a_drain_short(states: dict[str, Any]) -> None:
+    # Given every rule that leads to a timeout failure
+    timeouts = {"Model Start Timed Out", "Run Timed Out", "Consumer Not Enabled"}
+    for name, state in states.items():
+        for top in state.get("Choices", []):
+            if top["Next"] not in timeouts:
+                continue
+            variables = {rule["Variable"] for rule in choice_rules(top) if "Variable" in rule}
+            # Then it compares elapsed time with a deadline, never how many polls were made
+            assert "$.clock.elapsedSeconds" in variables, (name, top["Next"])
+            assert "$.clock.polls" not in variables, (name, top["Next"])
+
+
+def test_the_longest_allowed_run_stays_inside_the_execution_history(definition: dict[str, Any]) -> None:
+    # Given the poll loop's clock: a second per poll plus the interval, which doubles after `first` polls and
+    # again every `then` polls (read from the definition, not retyped)
+    settings = definition["States"]["Load Settings"]["Parameters"]
+    first = settings["clock"]["pollsUntilSlower"]
+    body = definition["States"][BODY]["Branches"][0]["States"]
+    then = body["Poll Less Often"]["Parameters"]["pollsUntilSlower"]
+    # and the history events of one poll: the states from the wait back to it
+    edges = graph({"States": body})
+    (after_wait,) = edges.successors(POLL_LOOP_WAIT)
+    poll = nx.shortest_path(edges, after_wait, POLL_LOOP_WAIT)
+    per_poll = sum(EVENTS_PER_STATE.get(body[name]["Type"], EVENTS_PER_OTHER_STATE) for name in poll)
+    # When a run polls every second for the longest start and drain the template allows (120 + 999 minutes)
+    seconds_to_cover = (120 + 999) * 60
+    interval, polls, elapsed, until_slower = 1, 0, 0, first
+    while elapsed < seconds_to_cover:
+        if until_slower <= 0:
+            interval, until_slower = interval * 2, then
+        elapsed += interval + 1
+        polls += 1
+        until_slower -= 1
+    # Then the whole run, switch-off included, stays inside the history quota
+    others = sum(
+        EVENTS_PER_STATE.get(state["Type"], EVENTS_PER_OTHER_STATE) for state in definition["States"].values()
+    )
+    consumer_checks = 120 * 4 * EVENTS_PER_OTHER_STATE + 120 * 5
+    assert polls * per_poll + others + consumer_checks < HISTORY_QUOTA_EVENTS, polls
+
+
 def test_settings_turn_minutes_into_seconds_with_a_table_large_enough() -> None:
     # ArrayRange(0, 59940, 60) holds 1000 multiples of 60: minute values up to 999 index into it.
     text = DEFINITION_PATH.read_text()
     assert text.count("States.ArrayGetItem(States.ArrayRange(0, 59940, 60), ") == 2
+
+
+def test_the_consumer_gets_one_invocation_per_call_a_second_the_model_serves(states: dict[str, Any]) -> None:
+    # Each invocation starts at most one call a second (pacing.py proves why that never overruns the model),
+    # so the sizing multiplies the units by TpsPerInferenceUnit: the n-th multiple of it in a range of 1,000.
+    from analyze_image.pacing import CALL_INTERVAL_SECONDS
+
+    assert CALL_INTERVAL_SECONDS > 1
+    for name, units in (
+        ("Invocations For Maximum Units", f"{DESCRIPTION}.MaxInferenceUnits"),
+        ("Invocations For Inference Units", f"{DESCRIPTION}.MinInferenceUnits"),
+    ):
+        assert states[name]["Parameters"]["consumerConcurrency.$"] == (
+            f"States.ArrayGetItem(States.ArrayRange(0, 999, $.settings.tpsPerInferenceUnit), {units})"
+        )
+    settings = states["Load Settings"]["Parameters"]["settings"]
+    assert settings["mostUnitsPaced.$"] == (
+        "States.MathAdd(States.ArrayLength(States.ArrayRange(0, 999, ${TpsPerInferenceUnit})), -1)"
+    )
+
+
+def test_units_beyond_the_range_get_the_largest_consumer_instead(states: dict[str, Any]) -> None:
+    # An index past the range's end fails the run with States.Runtime, which no Catch catches: every rule that
+    # multiplies is preceded by one that sends more units than the range holds to Largest Consumer.
+    rules = states["What Next?"]["Choices"]
+    targets = [rule["Next"] for rule in rules]
+    for name, units in (
+        ("Invocations For Maximum Units", "MaxInferenceUnits"),
+        ("Invocations For Inference Units", "MinInferenceUnits"),
+    ):
+        guard = next(
+            rule
+            for rule in rules[: targets.index(name)]
+            if rule["Next"] == "Largest Consumer"
+            and {"Variable": f"{DESCRIPTION}.{units}", "NumericGreaterThanPath": "$.settings.mostUnitsPaced"}
+            in rule["And"]
+        )
+        assert guard
+    assert states["Largest Consumer"]["Parameters"]["consumerConcurrency"] == 1000
+
+
+# What each SDK call the definition reads from always returns (AWS's API references): a ResultSelector that
+# reads anything else could meet an answer without it, which fails the run with States.Runtime, an error no
+# Catch of States.ALL catches.
+ALWAYS_RETURNED = {
+    "sqs:getQueueAttributes": {"Attributes"},
+    "rekognition:describeProjectVersions": {"ProjectVersionDescriptions"},
+    "lambda:getEventSourceMapping": {"State"},
+    "ssm:getParameter": {"Parameter"},
+}
+DESCRIPTION = "$.model.descriptions[0]"
+
+
+def test_result_selectors_read_only_what_aws_always_returns(states: dict[str, Any]) -> None:
+    for name, state in states.items():
+        if "ResultSelector" not in state or state["Type"] != "Task":
+            continue
+        operation = state["Resource"].removeprefix("arn:aws:states:::aws-sdk:")
+        read = {
+            member
+            for key, value in state["ResultSelector"].items()
+            if key.endswith(".$")
+            for member in re.findall(r"\$\.(\w+)", value)
+        }
+        assert read <= ALWAYS_RETURNED.get(operation, set()), name
+
+
+def test_the_model_description_is_read_only_where_a_rule_made_sure_it_exists(states: dict[str, Any]) -> None:
+    # DescribeProjectVersions answers an empty list for a version the project does not have.
+    for name, state in states.items():
+        if state["Type"] != "Choice":
+            continue
+        choices = state["Choices"]
+        absence_handled_first = choices[0] == {
+            "Variable": f"{DESCRIPTION}.Status",
+            "IsPresent": False,
+            "Next": choices[0]["Next"],
+        }
+        for index, top in enumerate(choices):
+            rules = list(choice_rules(top))
+            compared = [
+                r for r in rules if r.get("Variable", "").startswith(DESCRIPTION) and "IsPresent" not in r
+            ]
+            guarded = any(
+                r.get("Variable") == f"{DESCRIPTION}.Status" and r.get("IsPresent") is True
+                for r in top.get("And", [])
+            )
+            assert not compared or guarded or (absence_handled_first and index > 0), (name, top["Next"])
+    # and the states that read it without a rule are reached only through rules that guarantee it
+    readers = {
+        name
+        for name, state in states.items()
+        if state["Type"] in ("Pass", "Fail") and DESCRIPTION in json.dumps(state)
+    }
+    for name in readers:
+        for other, state in states.items():
+            for top in state.get("Choices", []):
+                if top["Next"] == name:
+                    statuses = [r for r in choice_rules(top) if r.get("Variable") == f"{DESCRIPTION}.Status"]
+                    assert statuses, (other, name)
+            assert name not in {state.get("Next"), state.get("Default")} or state["Type"] == "Choice", (
+                other,
+                name,
+            )

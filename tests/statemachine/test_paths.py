@@ -8,13 +8,13 @@ the start marker back to "none".
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 import pytest
 
 from e2e.stack_helpers import FAST_MODEL, Execution, StackUnderTest, StartLocalStack
 from labelbatch.images import SampleImage, generate_sample_images
-
-pytestmark = pytest.mark.statemachine
+from labelbatch.local.moto_shims import MappingSwitch
 
 STOPPED_OR_STOPPING = {"STOPPING", "STOPPED"}
 # The template's minimum for ModelStartTimeoutMinutes.
@@ -45,66 +45,50 @@ def assert_path(run: Execution, *parts: str) -> None:
     assert re.fullmatch("".join(parts), entered), "states entered:\n" + entered
 
 
-GUARD = states("Load Settings", "Find Running Runs", "Another Run In Progress?")
-BACKLOG_FOUND = states(
-    "Count Backlog", "Any Images Waiting?", "Read Start Marker", "Started By An Earlier Run?"
+GUARD = states("Load Settings", "Acquire Run Lock", "Process Waiting Images")
+READ_BACKLOG = states("Count Backlog", "Any Images Waiting?")
+# At most ten messages waiting: they are looked at once, and S3's test events among them removed.
+LOOK_FOR_TEST_EVENTS = (
+    states("Look For Test Events", "Any Images Waiting?", "Remove Test Events")
+    + zero_or_more(either(states("Test Event?"), states("Delete Test Event"), states("Not A Test Event")))
+    + READ_BACKLOG
 )
-START_MODEL = states(
-    "Describe Model",
-    "Model Status?",
-    "Mark Model Started By Run",
-    "Own Model",
-    "Auto-Scaling Configured?",
-    "Start Model",
-)
-WAIT_FOR_MODEL = one_or_more(
-    states("Start Time Left?", "Wait For Model", "Tick Start Clock", "Describe Model", "Model Status?")
-)
-ENABLE_CONSUMER = states(
-    "Record Model Running", "Touch Consumer", "Enable Consumer", "Check Consumer Enabled", "Consumer Enabled?"
-)
-DRAIN_READING = states(
-    "Wait While Draining",
-    "Count Remaining Images",
-    "Check Model While Draining",
-    "Model Still Running?",
-    "Queue Empty?",
-)
-# Readings until two empty ones in a row.
-DRAIN = (
-    one_or_more(
-        DRAIN_READING,
-        either(states("Reset Empty Readings"), states("Count Empty Reading", "Drained?")),
-        states("Run Time Left?"),
-    )
-    + DRAIN_READING
-    + states("Count Empty Reading", "Drained?")
-)
-DISABLE_CONSUMER = states(
-    "Disable Consumer",
-    "Reset Consumer Checks",
-    "Check Consumer Disabled",
-    "Consumer Disabled?",
-    "Count In-Flight Images",
-    "Images In Flight?",
-    "Stop Model?",
-)
-STOP_MODEL = states("Stop Model", "Clear Start Marker")
+OBSERVE = states("Check Model", "Check Consumer", "What Next?")
+POLL = states("Wait For Next Poll", "Tick Clock") + READ_BACKLOG + OBSERVE
+START_MODEL = states("Mark Model Started By Run", "Auto-Scaling Configured?", "Start Model")
+ENABLE_CONSUMER = states("Invocations For Inference Units", "Record Model Running", "Enable Consumer")
+DRAINED = states("Batch Done")
 SUMMARY = states("Summarize Run")
+FAILURE = states("Run Failed")
 
 
-def clean_up(*, consumer_on: bool, model_stopped: bool) -> str:
-    """The cleanup every fault goes through, ending in Run Failed: it disables the consumer only if the run
-    switched it on, and stops the model only if the run owns it and it is running or starting."""
-    return states(
-        "Clean Up: Consumer Touched?",
-        *(["Clean Up: Disable Consumer"] if consumer_on else []),
-        "Clean Up: Model Owned?",
-        "Clean Up: Describe Model",
-        "Clean Up: Model Needs Stopping?",
-        *(["Clean Up: Stop Model"] if model_stopped else []),
-        "Clean Up: Clear Start Marker",
-        "Run Failed",
+def switch_off(model: Literal["stopped", "marker cleared", "not ours"]) -> str:
+    """What every run that did anything goes through, failed or not: the model stopped first if a run of the
+    stack started it (only its marker cleared if it is at rest already), then the consumer switched off, then
+    the lock released."""
+    model_steps = {
+        "stopped": ["Stop Model", "Clear Start Marker"],
+        "marker cleared": ["Clear Start Marker"],
+        "not ours": [],
+    }[model]
+    return (
+        states(
+            "Anything To Switch Off?",
+            "Read Start Marker",
+            "Check Model Before Stopping",
+            "Stop Model?",
+            *model_steps,
+            "Disable Consumer",
+        )
+        + one_or_more(
+            states(
+                "Wait For Consumer To Stop",
+                "Count Consumer Check",
+                "Check Consumer Stopped",
+                "Consumer Stopped?",
+            )
+        )
+        + states("Release Run Lock", "Run Failed?")
     )
 
 
@@ -138,19 +122,23 @@ def test_HappyPath(stack: StackUnderTest, images: list[SampleImage]) -> None:
     assert_path(
         run,
         GUARD,
-        BACKLOG_FOUND,
+        READ_BACKLOG,
+        LOOK_FOR_TEST_EVENTS,
+        OBSERVE,
         START_MODEL,
-        WAIT_FOR_MODEL,
+        one_or_more(POLL),
         ENABLE_CONSUMER,
-        DRAIN,
-        DISABLE_CONSUMER,
-        STOP_MODEL,
+        one_or_more(POLL),
+        DRAINED,
+        switch_off("stopped"),
         SUMMARY,
     )
     assert run.output is not None
     assert run.output["outcome"] == "processed"
     assert run.output["backlogAtStart"] == 2
     assert (run.output["modelStartedByRun"], run.output["modelStoppedByRun"]) == (True, True)
+    # sized to the model: one invocation per call a second its unit serves (the emulator's 10)
+    assert (run.output["inferenceUnits"], run.output["consumerConcurrency"]) == (1, 10)
     assert len(stack.result_documents()) == 2
     assert_clean_stop(stack)
     assert (stack.model_usage()["startCalls"], stack.model_usage()["stopCalls"]) == (1, 1)
@@ -163,8 +151,19 @@ def test_QueueEmpty(stack: StackUnderTest) -> None:
 
     # Then it counted the backlog and ended, touching neither the model nor the consumer
     assert run.status == "SUCCEEDED"
-    assert_path(run, GUARD, states("Count Backlog", "Any Images Waiting?", "Nothing To Do"))
-    assert run.task_resources == ["aws-sdk:sfn:listExecutions", "aws-sdk:sqs:getQueueAttributes"]
+    assert_path(
+        run,
+        GUARD,
+        READ_BACKLOG,
+        DRAINED,
+        states("Anything To Switch Off?", "Release Run Lock", "Run Failed?"),
+        SUMMARY,
+    )
+    assert run.task_resources == [
+        "aws-sdk:dynamodb:updateItem",
+        "aws-sdk:sqs:getQueueAttributes",
+        "aws-sdk:dynamodb:updateItem",
+    ]
     assert run.output is not None
     assert {key: value for key, value in run.output.items() if key != "finishedAt"} == {
         "outcome": "nothing-to-do",
@@ -172,6 +171,8 @@ def test_QueueEmpty(stack: StackUnderTest) -> None:
         "modelStartedByRun": False,
         "modelStoppedByRun": False,
         "modelRunningSince": None,
+        "inferenceUnits": None,
+        "consumerConcurrency": None,
     }
     assert stack.model_usage()["startCalls"] == 0
     assert stack.consumer_state() == "Disabled"
@@ -183,27 +184,29 @@ def test_OverlappingRunSkipped(stack: StackUnderTest, images: list[SampleImage])
     stack.upload_samples(images[:1])
     first_arn = stack.start_run()
 
-    # When a second run starts while the first is still running
+    # When a second run starts at once, while the first is still running
     second_arn = stack.start_run()
-    second = stack.wait(second_arn)
-    first = stack.wait(first_arn)
+    runs = [stack.wait(second_arn), stack.wait(first_arn)]
 
-    # Then the second run saw the first, skipped, and touched nothing
-    assert second.status == "SUCCEEDED"
-    assert_path(second, GUARD, states("Skip Overlapping Run"))
-    assert second.task_resources == ["aws-sdk:sfn:listExecutions"]
-    assert second.output is not None
-    assert {key: value for key, value in second.output.items() if key != "finishedAt"} == {
+    # Then whichever took the run lock first did the work alone, and the other found the lock held (after its
+    # retries), skipped, and touched nothing else
+    assert sorted(run.status for run in runs) == ["SUCCEEDED", "SUCCEEDED"]
+    outcomes = {run.output["outcome"]: run for run in runs if run.output is not None}
+    assert sorted(outcomes) == ["processed", "skipped-overlap"]
+    skipped = outcomes["skipped-overlap"]
+    assert_path(skipped, states("Load Settings", "Acquire Run Lock", "Skip Overlapping Run"))
+    assert set(skipped.task_resources) == {"aws-sdk:dynamodb:updateItem"}
+    assert skipped.output is not None
+    assert {key: value for key, value in skipped.output.items() if key != "finishedAt"} == {
         "outcome": "skipped-overlap",
         "backlogAtStart": None,
         "modelStartedByRun": False,
         "modelStoppedByRun": False,
         "modelRunningSince": None,
+        "inferenceUnits": None,
+        "consumerConcurrency": None,
     }
-    # And the first run did the work alone: one start, one stop, one result
-    assert first.status == "SUCCEEDED"
-    assert first.output is not None
-    assert first.output["outcome"] == "processed"
+    # And one start, one stop, one result
     assert (stack.model_usage()["startCalls"], stack.model_usage()["stopCalls"]) == (1, 1)
     assert len(stack.result_documents()) == 1
     assert_clean_stop(stack)
@@ -222,11 +225,13 @@ def test_ModelAlreadyRunning(stack: StackUnderTest, images: list[SampleImage]) -
     assert_path(
         run,
         GUARD,
-        BACKLOG_FOUND,
-        states("Describe Model", "Model Status?"),
+        READ_BACKLOG,
+        LOOK_FOR_TEST_EVENTS,
+        OBSERVE,
         ENABLE_CONSUMER,
-        DRAIN,
-        DISABLE_CONSUMER,
+        one_or_more(POLL),
+        DRAINED,
+        switch_off("not ours"),
         SUMMARY,
     )
     assert run.output is not None
@@ -247,17 +252,18 @@ def test_AdoptsModelLeftByDeadRun(stack: StackUnderTest, images: list[SampleImag
     # When a run goes from start to end
     run = stack.run_to_end()
 
-    # Then it adopted the model, used it, and stopped it
+    # Then it used the model and, as a run of this stack started it, stopped it
     assert run.status == "SUCCEEDED"
     assert_path(
         run,
         GUARD,
-        BACKLOG_FOUND,
-        states("Adopt Model", "Describe Model", "Model Status?"),
+        READ_BACKLOG,
+        LOOK_FOR_TEST_EVENTS,
+        OBSERVE,
         ENABLE_CONSUMER,
-        DRAIN,
-        DISABLE_CONSUMER,
-        STOP_MODEL,
+        one_or_more(POLL),
+        DRAINED,
+        switch_off("stopped"),
         SUMMARY,
     )
     assert run.output is not None
@@ -282,11 +288,14 @@ def test_ModelStartFails(start_local_stack: StartLocalStack, images: list[Sample
     assert_path(
         run,
         GUARD,
-        BACKLOG_FOUND,
+        READ_BACKLOG,
+        LOOK_FOR_TEST_EVENTS,
+        OBSERVE,
         START_MODEL,
-        WAIT_FOR_MODEL,
+        one_or_more(POLL),
         states("Model Start Failed"),
-        clean_up(consumer_on=False, model_stopped=False),
+        switch_off("marker cleared"),
+        FAILURE,
     )
     assert stack.model_status() == "FAILED"
     assert stack.model_usage()["stopCalls"] == 0
@@ -314,19 +323,16 @@ def test_ModelStoppedDuringDrain(start_local_stack: StartLocalStack, images: lis
     assert_path(
         run,
         GUARD,
-        BACKLOG_FOUND,
+        READ_BACKLOG,
+        LOOK_FOR_TEST_EVENTS,
+        OBSERVE,
         START_MODEL,
-        WAIT_FOR_MODEL,
+        one_or_more(POLL),
         ENABLE_CONSUMER,
-        zero_or_more(DRAIN_READING, states("Reset Empty Readings", "Run Time Left?")),
-        states(
-            "Wait While Draining",
-            "Count Remaining Images",
-            "Check Model While Draining",
-            "Model Still Running?",
-            "Model Stopped During Run",
-        ),
-        clean_up(consumer_on=True, model_stopped=False),
+        one_or_more(POLL),
+        states("Model Stopped During Run"),
+        switch_off("marker cleared"),
+        FAILURE,
     )
     assert_clean_stop(stack)
     assert stack.model_usage()["stopCalls"] == 1
@@ -345,19 +351,22 @@ def test_RunTimesOut(start_local_stack: StartLocalStack, images: list[SampleImag
     # When a run goes from start to end (about 30 polls of one second, each counted as two)
     run = stack.run_to_end()
 
-    # Then it failed with RunTimedOut after turning the consumer off, stopping the model, clearing the marker
+    # Then it failed with RunTimedOut; it stopped the model, cleared its marker and switched the consumer off
     assert (run.status, run.error) == ("FAILED", "RunTimedOut")
-    assert run.cause == "timed-out: 1 images still queued after 60 seconds of draining (MaxRunMinutes 1)"
+    assert run.cause == "timed-out: 1 images still waiting when MaxRunMinutes (1) ran out"
     assert_path(
         run,
         GUARD,
-        BACKLOG_FOUND,
+        READ_BACKLOG,
+        LOOK_FOR_TEST_EVENTS,
+        OBSERVE,
         START_MODEL,
-        WAIT_FOR_MODEL,
+        one_or_more(POLL),
         ENABLE_CONSUMER,
-        one_or_more(DRAIN_READING, states("Reset Empty Readings", "Run Time Left?")),
+        one_or_more(POLL),
         states("Run Timed Out"),
-        clean_up(consumer_on=True, model_stopped=True),
+        switch_off("stopped"),
+        FAILURE,
     )
     assert_clean_stop(stack)
     assert stack.model_usage()["stopCalls"] == 1
@@ -384,15 +393,80 @@ def test_ModelStartTimesOut(start_local_stack: StartLocalStack, images: list[Sam
     assert_path(
         run,
         GUARD,
-        BACKLOG_FOUND,
+        READ_BACKLOG,
+        LOOK_FOR_TEST_EVENTS,
+        OBSERVE,
         START_MODEL,
-        WAIT_FOR_MODEL,
-        states(
-            "Start Time Left?",
-            "Model Start Timed Out",
-        ),
-        clean_up(consumer_on=False, model_stopped=True),
+        one_or_more(POLL),
+        states("Model Start Timed Out"),
+        switch_off("stopped"),
+        FAILURE,
     )
     assert_clean_stop(stack)
     assert stack.model_usage()["stopCalls"] == 1
     assert stack.queue_backlog() == 1
+
+
+# -- what AWS does that moto does not by itself --------------------------------------------------------------
+
+
+def test_TestEventOnlyAfterDeploy(start_local_stack: StartLocalStack) -> None:
+    # Given a fresh deployment: S3's s3:TestEvent is the only message in the queue
+    stack = start_local_stack(keep_test_event=True)
+    assert stack.queue_backlog() == 1
+
+    # When a run goes from start to end
+    run = stack.run_to_end()
+
+    # Then it looked at the message, removed the test event and found nothing to do: the model never started
+    assert run.status == "SUCCEEDED"
+    assert_path(
+        run,
+        GUARD,
+        READ_BACKLOG,
+        states("Look For Test Events", "Any Images Waiting?", "Remove Test Events", "Test Event?"),
+        states("Delete Test Event"),
+        READ_BACKLOG,
+        DRAINED,
+        states("Anything To Switch Off?", "Release Run Lock", "Run Failed?"),
+        SUMMARY,
+    )
+    assert run.output is not None
+    assert run.output["outcome"] == "nothing-to-do"
+    assert stack.model_usage()["startCalls"] == 0
+    assert stack.queue_backlog() == 0
+
+
+def test_ConsumerSlowToSwitch(start_local_stack: StartLocalStack, images: list[SampleImage]) -> None:
+    # Given a mapping that takes 65 s to switch on or off (AWS documents no bound; the drain waits 10 minutes)
+    stack = start_local_stack(mapping_switch=MappingSwitch(transition_seconds=65))
+    stack.upload_samples(images[:1])
+
+    # When a run goes from start to end
+    run = stack.run_to_end(timeout=300)
+
+    # Then it waited for the mapping instead of stopping an unused model, drained, and waited again to stop
+    assert run.status == "SUCCEEDED"
+    assert run.output is not None
+    assert run.output["outcome"] == "processed"
+    assert len(stack.result_documents()) == 1
+    assert (stack.model_usage()["startCalls"], stack.model_usage()["stopCalls"]) == (1, 1)
+    assert_clean_stop(stack)
+
+
+def test_ConsumerStateReadStale(start_local_stack: StartLocalStack, images: list[SampleImage]) -> None:
+    # Given a mapping whose state still reads as before for 6 s after every update (a stale read): longer than
+    # the first check after enabling (a poll) and the first check after disabling (5 s)
+    stack = start_local_stack(mapping_switch=MappingSwitch(stale_seconds=6))
+    stack.upload_samples(images[:1])
+
+    # When a run goes from start to end
+    run = stack.run_to_end()
+
+    # Then the first poll after enabling read Disabled, the run sent the update once more, and drained
+    assert run.status == "SUCCEEDED"
+    assert run.entered.count("Enable Consumer") == 2
+    assert len(stack.result_documents()) == 1
+    # and after disabling, a first read of Enabled sent that update once more as well
+    assert run.entered.count("Disable Consumer") == 2
+    assert_clean_stop(stack)

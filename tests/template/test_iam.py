@@ -1,39 +1,29 @@
-"""Least privilege after the SAM transform: no wildcard actions, Rekognition only on the two model ARNs,
-S3 reads only under InputPrefix and writes only under ResultsPrefix, the consumer switch only on this mapping,
-and no AWS managed policy beyond logging and tracing."""
+"""Least privilege after the SAM transform: no wildcard actions, every grant on this stack's own resources,
+each role exactly the permissions it uses, and the state machine allowed every call its definition makes on
+the very resource that call names."""
 
 from __future__ import annotations
 
-import json
-import re
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from .support import (
     ACCOUNT,
-    EXAMPLE_MAPPING_UUID,
     EXAMPLE_PROJECT_ARN,
     EXAMPLE_PROJECT_VERSION_ARN,
     REGION,
-    STACK_NAME,
     Resolver,
     allow_statements,
     as_list,
     iter_role_documents,
+    sdk_tasks,
+    substituted_definition,
 )
 
-pytestmark = pytest.mark.template
-
 Resources = dict[str, dict[str, Any]]
-
-BUCKET_ARN = f"arn:aws:s3:::labelbatch-images-{ACCOUNT}-{REGION}-1a2b3c4d"
-QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:labelbatch-1a2b3c4d-images"
-MAPPING_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:event-source-mapping:{EXAMPLE_MAPPING_UUID}"
-MARKER_ARN = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/labelbatch/{STACK_NAME}/model-start-marker"
-STATE_MACHINE_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{STACK_NAME}-batch-run"
+Grants = dict[str, dict[str, set[str]]]
 
 # Step Functions log delivery: these actions take no resource-level permission, so AWS documents Resource "*".
 LOG_DELIVERY_ACTIONS = {
@@ -62,10 +52,25 @@ REKOGNITION_RESOURCES = {
     "rekognition:DetectCustomLabels": {EXAMPLE_PROJECT_VERSION_ARN},
 }
 
+# How each SDK call of the definition names the resource IAM authorizes it on, and that resource's ARN (the
+# resource types of the Service Authorization Reference). A call missing here fails the test that uses it.
+SDK_CALL_RESOURCES: dict[str, tuple[str, Callable[[str], str]]] = {
+    "dynamodb": ("TableName", lambda table: f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{table}"),
+    # https://sqs.<region>.amazonaws.com/<account>/<name>
+    "sqs": ("QueueUrl", lambda url: f"arn:aws:sqs:{REGION}:{url.split('/')[3]}:{url.split('/')[4]}"),
+    "lambda": ("Uuid", lambda uuid: f"arn:aws:lambda:{REGION}:{ACCOUNT}:event-source-mapping:{uuid}"),
+    # Hierarchical parameter names start with "/", which the ARN does not double.
+    "ssm": ("Name", lambda name: f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter{name}"),
+    "rekognition:describeProjectVersions": ("ProjectArn", str),
+    "rekognition": ("ProjectVersionArn", str),
+}
+# The IAM service prefix of an SDK integration's service, where the two differ.
+IAM_PREFIXES = {"sfn": "states"}
 
-def granted(resources: Resources, resolve: Resolver) -> dict[str, dict[str, set[str]]]:
+
+def granted(resources: Resources, resolve: Resolver) -> Grants:
     """role -> action -> the resolved resources its Allow statements name."""
-    grants: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    grants: Grants = defaultdict(lambda: defaultdict(set))
     for role, document in iter_role_documents(resources):
         for statement in allow_statements(document):
             for action in as_list(statement["Action"]):
@@ -91,6 +96,17 @@ def every_allow_statement(resources: Resources) -> list[tuple[str, dict[str, Any
     return statements
 
 
+def arn_of(resolve: Resolver, logical_id: str) -> str:
+    arn: str = resolve({"Fn::GetAtt": [logical_id, "Arn"]})
+    return arn
+
+
+def mapping_arn(resolve: Resolver) -> str:
+    """The image queue's event source mapping, as IAM names it (Ref gives only its UUID)."""
+    uuid = resolve({"Ref": "ImageQueueEventSourceMapping"})
+    return f"arn:aws:lambda:{REGION}:{ACCOUNT}:event-source-mapping:{uuid}"
+
+
 def test_no_allow_statement_has_a_wildcard_action(resources: Resources) -> None:
     wildcards = [
         (logical_id, action)
@@ -100,7 +116,10 @@ def test_no_allow_statement_has_a_wildcard_action(resources: Resources) -> None:
     ]
 
     assert wildcards == []
-    assert not any("NotAction" in statement for _, statement in every_allow_statement(resources))
+    assert not any(
+        "NotAction" in statement or "NotResource" in statement
+        for _, statement in every_allow_statement(resources)
+    )
 
 
 def test_only_log_delivery_actions_name_every_resource(resources: Resources, resolve: Resolver) -> None:
@@ -150,46 +169,65 @@ def test_roles_are_assumed_only_by_their_service(resources: Resources) -> None:
 
 
 def test_each_role_gets_exactly_its_permissions(resources: Resources, resolve: Resolver) -> None:
-    grants = granted(resources, resolve)
-    exact = {role: {action: named for action, named in actions.items()} for role, actions in grants.items()}
+    # Given the ARNs of this stack's resources, as AWS forms them from their names
+    bucket = arn_of(resolve, "ImageBucket")
+    queue = arn_of(resolve, "ImageQueue")
+    dead_letter_queue = arn_of(resolve, "ImageDeadLetterQueue")
+    lock_table = arn_of(resolve, "RunLockTable")
+    mapping = mapping_arn(resolve)
+    marker = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter{resolve({'Ref': 'ModelStartMarkerParameter'})}"
+    state_machine = resolve({"Ref": "BatchRunStateMachine"})
+    # An execution's ARN is its state machine's with "execution" for "stateMachine", then the execution name.
+    executions = state_machine.replace(":stateMachine:", ":execution:") + ":*"
 
-    assert exact["AnalyzeImageFunctionRole"] == {
+    # When the roles' Allow statements are resolved
+    grants = granted(resources, resolve)
+
+    # Then each role may do exactly what its code or definition does, on this stack's resources only
+    assert grants["AnalyzeImageFunctionRole"] == {
         "rekognition:DetectCustomLabels": {EXAMPLE_PROJECT_VERSION_ARN},
-        "s3:GetObject": {f"{BUCKET_ARN}/images/*"},
-        "s3:GetObjectVersion": {f"{BUCKET_ARN}/images/*"},
+        "s3:GetObject": {f"{bucket}/images/*"},
+        "s3:GetObjectVersion": {f"{bucket}/images/*"},
         # Key names only: it makes S3 answer 404, not 403, for an image deleted before analysis.
-        "s3:ListBucket": {BUCKET_ARN},
-        "s3:PutObject": {f"{BUCKET_ARN}/results/*"},
-        "sqs:ReceiveMessage": {QUEUE_ARN},
-        "sqs:DeleteMessage": {QUEUE_ARN},
-        "sqs:GetQueueAttributes": {QUEUE_ARN},
-        "sqs:ChangeMessageVisibility": {QUEUE_ARN},
+        "s3:ListBucket": {bucket},
+        "s3:PutObject": {f"{bucket}/results/*"},
+        "sqs:ReceiveMessage": {queue},
+        "sqs:DeleteMessage": {queue},
+        "sqs:GetQueueAttributes": {queue},
+        "sqs:ChangeMessageVisibility": {queue},
+        # A failed image goes back on the image queue with a delay; a hopeless one to the dead-letter queue.
+        "sqs:SendMessage": {queue, dead_letter_queue},
     }
-    assert exact["ModelReaperFunctionRole"] == {
+    assert grants["ModelReaperFunctionRole"] == {
         "rekognition:DescribeProjectVersions": {EXAMPLE_PROJECT_ARN},
         "rekognition:StopProjectVersion": {EXAMPLE_PROJECT_VERSION_ARN},
-        "lambda:GetEventSourceMapping": {MAPPING_ARN},
-        "lambda:UpdateEventSourceMapping": {MAPPING_ARN},
-        "sqs:GetQueueAttributes": {QUEUE_ARN},
-        "ssm:GetParameter": {MARKER_ARN},
-        "ssm:PutParameter": {MARKER_ARN},
-        "states:ListExecutions": {STATE_MACHINE_ARN},
+        "lambda:GetEventSourceMapping": {mapping},
+        "lambda:UpdateEventSourceMapping": {mapping},
+        "sqs:GetQueueAttributes": {queue},
+        "ssm:GetParameter": {marker},
+        "ssm:PutParameter": {marker},
+        "dynamodb:GetItem": {lock_table},
+        "dynamodb:UpdateItem": {lock_table},
+        # Whether the run holding the lock still lives: only this state machine's executions.
+        "states:DescribeExecution": {executions},
     }
-    assert exact["BatchRunStateMachineRole"] == {
-        "states:ListExecutions": {STATE_MACHINE_ARN},
-        "sqs:GetQueueAttributes": {QUEUE_ARN},
+    assert grants["BatchRunStateMachineRole"] == {
+        "dynamodb:UpdateItem": {lock_table},
+        "sqs:GetQueueAttributes": {queue},
+        "sqs:ReceiveMessage": {queue},
+        "sqs:DeleteMessage": {queue},
         "rekognition:DescribeProjectVersions": {EXAMPLE_PROJECT_ARN},
         "rekognition:StartProjectVersion": {EXAMPLE_PROJECT_VERSION_ARN},
         "rekognition:StopProjectVersion": {EXAMPLE_PROJECT_VERSION_ARN},
-        "lambda:GetEventSourceMapping": {MAPPING_ARN},
-        "lambda:UpdateEventSourceMapping": {MAPPING_ARN},
-        "ssm:GetParameter": {MARKER_ARN},
-        "ssm:PutParameter": {MARKER_ARN},
+        "lambda:GetEventSourceMapping": {mapping},
+        "lambda:UpdateEventSourceMapping": {mapping},
+        "ssm:GetParameter": {marker},
+        "ssm:PutParameter": {marker},
         **{action: {"*"} for action in LOG_DELIVERY_ACTIONS},
     }
-    assert exact["BatchRunStateMachineBatchRunScheduleRole"] == {"states:StartExecution": {STATE_MACHINE_ARN}}
-    assert exact["ModelReaperFunctionReaperScheduleRole"] == {
-        "lambda:InvokeFunction": {"<ModelReaperFunction.Arn>"}
+    assert grants["BatchRunStateMachineBatchRunScheduleRole"] == {"states:StartExecution": {state_machine}}
+    assert grants["ModelReaperFunctionReaperScheduleRole"] == {
+        "lambda:InvokeFunction": {arn_of(resolve, "ModelReaperFunction")}
     }
 
 
@@ -203,6 +241,9 @@ def test_rekognition_actions_name_only_the_two_model_arns(resources: Resources, 
 def test_s3_reads_only_under_the_input_prefix_and_writes_only_under_the_results_prefix(
     resources: Resources, resolve: Resolver
 ) -> None:
+    bucket = arn_of(resolve, "ImageBucket")
+    input_prefix, results_prefix = resolve({"Ref": "InputPrefix"}), resolve({"Ref": "ResultsPrefix"})
+
     s3_grants = {
         (action, resource)
         for actions in granted(resources, resolve).values()
@@ -212,44 +253,37 @@ def test_s3_reads_only_under_the_input_prefix_and_writes_only_under_the_results_
     }
 
     assert s3_grants == {
-        ("s3:GetObject", f"{BUCKET_ARN}/images/*"),
-        ("s3:GetObjectVersion", f"{BUCKET_ARN}/images/*"),
-        ("s3:ListBucket", BUCKET_ARN),
-        ("s3:PutObject", f"{BUCKET_ARN}/results/*"),
+        ("s3:GetObject", f"{bucket}/{input_prefix}*"),
+        ("s3:GetObjectVersion", f"{bucket}/{input_prefix}*"),
+        ("s3:ListBucket", bucket),
+        ("s3:PutObject", f"{bucket}/{results_prefix}*"),
     }
 
 
 def test_the_consumer_switch_names_only_this_mapping(resources: Resources, resolve: Resolver) -> None:
+    mapping = mapping_arn(resolve)
+
     for actions in granted(resources, resolve).values():
         for action in ("lambda:UpdateEventSourceMapping", "lambda:GetEventSourceMapping"):
-            assert actions.get(action, {MAPPING_ARN}) == {MAPPING_ARN}
+            assert actions.get(action, {mapping}) == {mapping}
 
 
-def test_the_state_machine_lists_executions_of_itself(resources: Resources, resolve: Resolver) -> None:
-    # The role names the state machine by its fixed name (a reference would be circular): it must match.
-    assert resolve({"Ref": "BatchRunStateMachine"}) == STATE_MACHINE_ARN
-    assert granted(resources, resolve)["BatchRunStateMachineRole"]["states:ListExecutions"] == {
-        STATE_MACHINE_ARN
-    }
-
-
-def sdk_integration_actions(definition_path: Path) -> set[str]:
-    """IAM actions of the definition's SDK tasks: aws-sdk:sfn:listExecutions -> states:ListExecutions."""
-    integrations = re.findall(
-        r'"Resource"\s*:\s*"arn:aws:states:::aws-sdk:([a-z0-9]+):(\w+)"', definition_path.read_text()
-    )
-    prefixes = {"sfn": "states"}
-    return {
-        f"{prefixes.get(service, service)}:{action[0].upper()}{action[1:]}"
-        for service, action in integrations
-    }
-
-
-def test_the_state_machine_may_call_every_sdk_integration_of_its_definition(
+def test_every_sdk_call_of_the_definition_is_allowed_on_the_resource_it_names(
     resources: Resources, resolve: Resolver, state_machine_definition_path: Path
 ) -> None:
-    json.loads(state_machine_definition_path.read_text())
-    needed = sdk_integration_actions(state_machine_definition_path)
+    # Given the definition as deployed and the state machine role's grants
+    definition = substituted_definition(resources, resolve, state_machine_definition_path)
+    grants = granted(resources, resolve)["BatchRunStateMachineRole"]
 
-    assert needed
-    assert needed <= set(granted(resources, resolve)["BatchRunStateMachineRole"])
+    # When each SDK call is matched with the resource its parameters name
+    calls = []
+    for name, state in sdk_tasks(definition["States"]):
+        service, api = state["Resource"].removeprefix("arn:aws:states:::aws-sdk:").split(":")
+        action = f"{IAM_PREFIXES.get(service, service)}:{api[0].upper()}{api[1:]}"
+        parameter, to_arn = SDK_CALL_RESOURCES.get(f"{service}:{api}") or SDK_CALL_RESOURCES[service]
+        calls.append((name, action, to_arn(state["Parameters"][parameter])))
+
+    # Then the role allows each call on that resource, and allows nothing the definition does not call
+    assert calls
+    assert [(name, action, arn) for name, action, arn in calls if arn not in grants.get(action, set())] == []
+    assert set(grants) - LOG_DELIVERY_ACTIONS == {action for _, action, _ in calls}

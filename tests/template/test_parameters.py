@@ -1,80 +1,71 @@
-"""The stack's parameters: the names the issue promises, their defaults, and patterns that let a real model
-ARN through and stop a mistyped one before any resource is created."""
+"""The stack's parameters, validated by the local deployer as CloudFormation validates them: the names the
+contract keeps, patterns that let a real model ARN through and stop a mistyped one before any resource is
+created, and bounds that agree with what the functions, the definition and the AWS APIs accept."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
+import botocore.session
 import pytest
 
-from .support import EXAMPLE_PROJECT_ARN, EXAMPLE_PROJECT_VERSION_ARN
+from analyze_image.settle import MAX_RETRY_DELAY_SECONDS
+from labelbatch.local.deploy import RuleFailedError, TemplateError
+from labelbatch.local.deploy.intrinsics import resolve_parameters
 
-pytestmark = pytest.mark.template
+from .support import EXAMPLE_PARAMETERS, EXAMPLE_PROJECT_ARN, EXAMPLE_PROJECT_VERSION_ARN, plan
 
-EXPECTED_DEFAULTS: dict[str, object] = {
-    "MinInferenceUnits": 1,
-    "MaxInferenceUnits": "",
-    "MinConfidence": "",
-    "ScheduleExpression": "rate(1 hour)",
-    "ScheduleState": "ENABLED",
-    "InputPrefix": "images/",
-    "ResultsPrefix": "results/",
-    "PollIntervalSeconds": 60,
-    "ModelStartTimeoutMinutes": 30,
-    "MaxRunMinutes": 720,
-    "ConsumerMaxConcurrency": 5,
-    "AlarmEmail": "",
-    # Not named by the issue: added so that a failed message is retried within seconds, not after the
-    # queue's 360 s visibility timeout, while the model runs.
-    "RetryDelaySeconds": 10,
+# The contract: deployments, samconfig files and the ops CLI name these.
+PARAMETER_NAMES = {
+    "ProjectArn",
+    "ProjectVersionArn",
+    "MinInferenceUnits",
+    "MaxInferenceUnits",
+    "MinConfidence",
+    "ScheduleExpression",
+    "ScheduleState",
+    "InputPrefix",
+    "ResultsPrefix",
+    "PollIntervalSeconds",
+    "ModelStartTimeoutMinutes",
+    "MaxRunMinutes",
+    "TpsPerInferenceUnit",
+    "ConsumerMaxConcurrency",
+    "RetryDelaySeconds",
+    "AlarmEmail",
 }
-REQUIRED = ("ProjectArn", "ProjectVersionArn")
 
 
-def accepts(parameter: dict[str, Any], value: str) -> bool:
-    """CloudFormation's AllowedPattern must match the whole value."""
-    return re.fullmatch(parameter["AllowedPattern"], value) is not None
+def accepts(sam_template: dict[str, Any], name: str, value: str) -> bool:
+    """Whether CloudFormation's parameter validation (the deployer's) lets `value` through for `name`."""
+    try:
+        resolve_parameters(sam_template["Parameters"], {**EXAMPLE_PARAMETERS, name: value})
+    except TemplateError:
+        return False
+    return True
 
 
-def test_parameters_are_the_ones_the_issue_names_and_the_retry_delay(sam_template: dict[str, Any]) -> None:
-    assert set(sam_template["Parameters"]) == set(REQUIRED) | set(EXPECTED_DEFAULTS)
+def api_bounds(service: str, shape: str, member: str) -> tuple[int, int | None]:
+    """The minimum and maximum botocore's model of the AWS API gives a number."""
+    model = botocore.session.get_session().get_service_model(service).shape_for(shape).members[member]
+    return model.metadata["min"], model.metadata.get("max")
+
+
+def test_parameters_are_the_contract_names(sam_template: dict[str, Any]) -> None:
+    assert set(sam_template["Parameters"]) == PARAMETER_NAMES
 
 
 def test_only_the_two_model_arns_are_required(sam_template: dict[str, Any]) -> None:
-    parameters = sam_template["Parameters"]
+    # Given only the two model ARNs, every other parameter takes a default that passes its own constraints
+    resolve_parameters(sam_template["Parameters"], EXAMPLE_PARAMETERS)
 
-    assert [name for name, spec in parameters.items() if "Default" not in spec] == list(REQUIRED)
-    assert {name: parameters[name]["Default"] for name in EXPECTED_DEFAULTS} == EXPECTED_DEFAULTS
-
-
-@pytest.mark.parametrize(
-    ("name", "minimum", "maximum"),
-    [
-        ("MinInferenceUnits", 1, None),
-        # 1 s keeps local runs fast; the definition caps its polls to stay inside the history quota.
-        ("PollIntervalSeconds", 1, 900),
-        ("ModelStartTimeoutMinutes", 1, 120),
-        # The definition turns minutes into seconds with a 1000-entry lookup.
-        ("MaxRunMinutes", 1, 990),
-        # ScalingConfig.MaximumConcurrency accepts 2 to 1000.
-        ("ConsumerMaxConcurrency", 2, 1000),
-        # The function caps its back-off at 300 s, below the queue's 360 s visibility timeout.
-        ("RetryDelaySeconds", 1, 300),
-    ],
-)
-def test_numbers_are_bounded(
-    sam_template: dict[str, Any], name: str, minimum: int, maximum: int | None
-) -> None:
-    parameter = sam_template["Parameters"][name]
-
-    assert parameter["Type"] == "Number"
-    assert parameter["MinValue"] == minimum
-    assert parameter.get("MaxValue") == maximum
-
-
-def test_schedule_state_is_enabled_or_disabled(sam_template: dict[str, Any]) -> None:
-    assert sam_template["Parameters"]["ScheduleState"]["AllowedValues"] == ["ENABLED", "DISABLED"]
+    # And without either of them the deployment stops
+    for required in EXAMPLE_PARAMETERS:
+        others = {name: value for name, value in EXAMPLE_PARAMETERS.items() if name != required}
+        with pytest.raises(TemplateError, match=f"parameter {required} has no default"):
+            resolve_parameters(sam_template["Parameters"], others)
 
 
 @pytest.mark.parametrize(
@@ -86,7 +77,7 @@ def test_schedule_state_is_enabled_or_disabled(sam_template: dict[str, Any]) -> 
     ],
 )
 def test_project_arn_pattern_accepts_project_arns(sam_template: dict[str, Any], value: str) -> None:
-    assert accepts(sam_template["Parameters"]["ProjectArn"], value)
+    assert accepts(sam_template, "ProjectArn", value)
 
 
 @pytest.mark.parametrize(
@@ -102,11 +93,11 @@ def test_project_arn_pattern_accepts_project_arns(sam_template: dict[str, Any], 
     ids=["version-arn", "no-timestamp", "short-account", "other-service", "trailing-space", "empty"],
 )
 def test_project_arn_pattern_rejects_anything_else(sam_template: dict[str, Any], value: str) -> None:
-    assert not accepts(sam_template["Parameters"]["ProjectArn"], value)
+    assert not accepts(sam_template, "ProjectArn", value)
 
 
 def test_version_arn_pattern_accepts_a_model_arn(sam_template: dict[str, Any]) -> None:
-    assert accepts(sam_template["Parameters"]["ProjectVersionArn"], EXAMPLE_PROJECT_VERSION_ARN)
+    assert accepts(sam_template, "ProjectVersionArn", EXAMPLE_PROJECT_VERSION_ARN)
 
 
 @pytest.mark.parametrize(
@@ -120,7 +111,7 @@ def test_version_arn_pattern_accepts_a_model_arn(sam_template: dict[str, Any]) -
     ids=["project-arn", "no-timestamp", "no-version-name", "empty"],
 )
 def test_version_arn_pattern_rejects_anything_else(sam_template: dict[str, Any], value: str) -> None:
-    assert not accepts(sam_template["Parameters"]["ProjectVersionArn"], value)
+    assert not accepts(sam_template, "ProjectVersionArn", value)
 
 
 @pytest.mark.parametrize(
@@ -129,7 +120,14 @@ def test_version_arn_pattern_rejects_anything_else(sam_template: dict[str, Any],
 def test_max_inference_units_is_empty_or_a_positive_integer(
     sam_template: dict[str, Any], value: str, ok: bool
 ) -> None:
-    assert accepts(sam_template["Parameters"]["MaxInferenceUnits"], value) is ok
+    assert accepts(sam_template, "MaxInferenceUnits", value) is ok
+
+
+def test_inference_units_start_where_rekognition_accepts_them(sam_template: dict[str, Any]) -> None:
+    minimum, _ = api_bounds("rekognition", "StartProjectVersionRequest", "MinInferenceUnits")
+
+    assert accepts(sam_template, "MinInferenceUnits", str(minimum))
+    assert not accepts(sam_template, "MinInferenceUnits", str(minimum - 1))
 
 
 @pytest.mark.parametrize(
@@ -137,7 +135,7 @@ def test_max_inference_units_is_empty_or_a_positive_integer(
     [("", True), ("0", True), ("55", True), ("72.5", True), ("100", True), ("100.5", False), ("-1", False)],
 )
 def test_min_confidence_is_empty_or_0_to_100(sam_template: dict[str, Any], value: str, ok: bool) -> None:
-    assert accepts(sam_template["Parameters"]["MinConfidence"], value) is ok
+    assert accepts(sam_template, "MinConfidence", value) is ok
 
 
 @pytest.mark.parametrize("name", ["InputPrefix", "ResultsPrefix"])
@@ -157,20 +155,80 @@ def test_min_confidence_is_empty_or_0_to_100(sam_template: dict[str, Any], value
 def test_prefixes_end_with_a_slash_and_stay_literal(
     sam_template: dict[str, Any], name: str, value: str, ok: bool
 ) -> None:
-    assert accepts(sam_template["Parameters"][name], value) is ok
+    assert accepts(sam_template, name, value) is ok
 
 
-def test_a_rule_keeps_input_and_results_prefixes_apart(sam_template: dict[str, Any]) -> None:
-    assertions = sam_template["Rules"]["SeparatePrefixes"]["Assertions"]
+def test_equal_prefixes_stop_the_deployment_before_any_resource() -> None:
+    # Given the same prefix for images and results
+    # When the stack is planned
+    # Then the template's rule stops it, saying why
+    with pytest.raises(RuleFailedError, match="InputPrefix and ResultsPrefix must differ"):
+        plan({"InputPrefix": "images/", "ResultsPrefix": "images/"})
 
-    assert [assertion["Assert"] for assertion in assertions] == [
-        {"Fn::Not": [{"Fn::Equals": [{"Ref": "InputPrefix"}, {"Ref": "ResultsPrefix"}]}]}
+
+def test_consumer_concurrency_is_empty_or_what_the_event_source_mapping_accepts(
+    sam_template: dict[str, Any],
+) -> None:
+    # Given the bounds Lambda puts on ScalingConfig.MaximumConcurrency
+    minimum, maximum = api_bounds("lambda", "ScalingConfig", "MaximumConcurrency")
+    assert maximum is not None
+
+    # Then the parameter accepts empty (the run sizes the consumer) and exactly the whole numbers in them
+    accepted = [
+        number
+        for number in range(maximum + 2)
+        if accepts(sam_template, "ConsumerMaxConcurrency", str(number))
     ]
+    assert accepted == list(range(minimum, maximum + 1))
+    assert accepts(sam_template, "ConsumerMaxConcurrency", "")
+    assert not accepts(sam_template, "ConsumerMaxConcurrency", "02")
+
+
+def test_the_retry_delay_allows_exactly_what_the_function_accepts(sam_template: dict[str, Any]) -> None:
+    # The function caps every delay at MAX_RETRY_DELAY_SECONDS and refuses a setting above it.
+    assert accepts(sam_template, "RetryDelaySeconds", "1")
+    assert accepts(sam_template, "RetryDelaySeconds", str(MAX_RETRY_DELAY_SECONDS))
+    assert not accepts(sam_template, "RetryDelaySeconds", "0")
+    assert not accepts(sam_template, "RetryDelaySeconds", str(MAX_RETRY_DELAY_SECONDS + 1))
+
+
+@pytest.mark.parametrize("name", ["ModelStartTimeoutMinutes", "MaxRunMinutes"])
+def test_every_allowed_duration_is_one_the_definition_can_turn_into_seconds(
+    sam_template: dict[str, Any], state_machine_definition_path: Path, name: str
+) -> None:
+    # Given the States.ArrayRange the definition reads a duration's seconds from, indexed by its minutes
+    definition = state_machine_definition_path.read_text(encoding="utf-8")
+    (start, end, step), *others = {
+        tuple(int(number) for number in found)
+        for found in re.findall(
+            r"States\.ArrayGetItem\(States\.ArrayRange\((\d+), (\d+), (\d+)\), States\.StringToJson\('\$\{"
+            + name
+            + r"\}'\)\)",
+            definition,
+        )
+    }
+    assert not others
+    items = (end - start) // step + 1
+
+    # Then every number of minutes the parameter allows is an index of that range, read as minutes x 60
+    largest = int(sam_template["Parameters"][name]["MaxValue"])
+    assert accepts(sam_template, name, str(largest))
+    assert not accepts(sam_template, name, str(largest + 1))
+    assert largest < items
+    assert all(start + minutes * step == minutes * 60 for minutes in (1, largest))
+
+
+def test_schedule_state_takes_the_states_of_eventbridge_scheduler(sam_template: dict[str, Any]) -> None:
+    states = botocore.session.get_session().get_service_model("scheduler").shape_for("ScheduleState").enum
+
+    assert [
+        state for state in ["ENABLED", "DISABLED", "PAUSED"] if accepts(sam_template, "ScheduleState", state)
+    ] == states
 
 
 @pytest.mark.parametrize(("value", "ok"), [("", True), ("ops@example.com", True), ("ops", False)])
 def test_alarm_email_is_empty_or_an_address(sam_template: dict[str, Any], value: str, ok: bool) -> None:
-    assert accepts(sam_template["Parameters"]["AlarmEmail"], value) is ok
+    assert accepts(sam_template, "AlarmEmail", value) is ok
 
 
 def test_every_parameter_is_in_a_console_group(sam_template: dict[str, Any]) -> None:

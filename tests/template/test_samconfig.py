@@ -1,4 +1,5 @@
-"""samconfig.toml: the settings the issue asks for, and placeholders no deploy can mistake for real ARNs."""
+"""samconfig.toml against the template: the capability its IAM resources need, and placeholders for exactly
+the required parameters that no deploy can mistake for real ARNs."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from .support import REPO_ROOT
+from labelbatch.local.deploy import TemplateError
+from labelbatch.local.deploy.intrinsics import resolve_parameters
 
-pytestmark = pytest.mark.template
+from .support import EXAMPLE_PARAMETERS, REPO_ROOT, of_type
 
 SAMCONFIG_PATH = REPO_ROOT / "samconfig.toml"
 
@@ -21,37 +23,41 @@ def samconfig() -> dict[str, Any]:
         return tomllib.load(config_file)
 
 
-def test_samconfig_sets_stack_build_validate_and_deploy_options(samconfig: dict[str, Any]) -> None:
-    default = samconfig["default"]
-
-    assert samconfig["version"] == 0.1
-    assert default["global"]["parameters"] == {"stack_name": "labelbatch"}
-    assert default["build"]["parameters"] == {"cached": True, "parallel": True}
-    assert default["validate"]["parameters"] == {"lint": True}
-    deploy = default["deploy"]["parameters"]
-    assert deploy["capabilities"] == "CAPABILITY_IAM"
-    assert deploy["resolve_s3"] is True
-    assert deploy["confirm_changeset"] is True
+@pytest.fixture(scope="module")
+def overrides(samconfig: dict[str, Any]) -> dict[str, str]:
+    listed = samconfig["default"]["deploy"]["parameters"]["parameter_overrides"]
+    return dict(override.split("=", 1) for override in listed)
 
 
-def test_example_overrides_name_the_two_required_parameters(samconfig: dict[str, Any]) -> None:
-    overrides = samconfig["default"]["deploy"]["parameters"]["parameter_overrides"]
+def test_deploy_acknowledges_what_the_template_does_with_iam(
+    samconfig: dict[str, Any], resources: dict[str, dict[str, Any]]
+) -> None:
+    # Given the template's roles: a named one needs CAPABILITY_NAMED_IAM, unnamed ones CAPABILITY_IAM
+    roles = of_type(resources, "AWS::IAM::Role")
+    assert roles
+    named = any("RoleName" in role["Properties"] for role in roles.values())
 
-    assert [override.split("=", 1)[0] for override in overrides] == ["ProjectArn", "ProjectVersionArn"]
+    # Then the deploy settings acknowledge exactly that
+    capabilities = samconfig["default"]["deploy"]["parameters"]["capabilities"]
+    assert capabilities == ("CAPABILITY_NAMED_IAM" if named else "CAPABILITY_IAM")
+
+
+def test_example_overrides_name_the_required_parameters(
+    overrides: dict[str, str], sam_template: dict[str, Any]
+) -> None:
+    required = [name for name, spec in sam_template["Parameters"].items() if "Default" not in spec]
+
+    assert list(overrides) == required
 
 
 def test_example_overrides_fail_the_template_patterns_until_replaced(
-    samconfig: dict[str, Any], sam_template: dict[str, Any]
+    overrides: dict[str, str], sam_template: dict[str, Any]
 ) -> None:
     # Given the placeholders as shipped
-    overrides = dict(
-        override.split("=", 1)
-        for override in samconfig["default"]["deploy"]["parameters"]["parameter_overrides"]
-    )
-
     # Then CloudFormation's parameter validation rejects each: a forgotten placeholder stops the deploy
     for name, value in overrides.items():
-        assert re.fullmatch(sam_template["Parameters"][name]["AllowedPattern"], value) is None, name
+        with pytest.raises(TemplateError, match=f"parameter {name}: .* does not match"):
+            resolve_parameters(sam_template["Parameters"], {**EXAMPLE_PARAMETERS, name: value})
 
 
 def test_samconfig_holds_no_account_id() -> None:

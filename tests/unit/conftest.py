@@ -1,25 +1,35 @@
-"""Fixtures for the function unit tests: moto for S3 and SQS, botocore's Stubber for Rekognition."""
+"""Fixtures for the function unit tests: moto for S3, keyed stand-ins for Rekognition and SQS, a fake clock.
+
+The records of a batch are analyzed in threads of their own, so the order of calls across records is not
+fixed: the stand-ins answer by image key (Rekognition) and record every request (both), checked against the
+services' own models so that a malformed request fails the test as botocore would fail it.
+"""
 
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import io
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote_plus
 
+import botocore.session
 import pytest
-from botocore.exceptions import ClientError
-from botocore.stub import Stubber
+from botocore.exceptions import ClientError, ParamValidationError
+from botocore.validate import validate_parameters
 from moto import mock_aws
 
-from analyze_image import app
+from analyze_image import analysis, app
 from analyze_image.clients import rekognition_client, s3_client, sqs_client
+from analyze_image.pacing import CallPacer, Deadline
 from analyze_image.settings import get_settings
 from observability import logger, metrics
 
@@ -33,6 +43,9 @@ SERVICE = "labelbatch-unit"
 NAMESPACE = "LabelBatch"
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:labelbatch-ImageQueue-EXAMPLE"
 IMAGE_QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/labelbatch-ImageQueue-EXAMPLE"
+DEAD_LETTER_QUEUE_URL = (
+    "https://sqs.us-east-1.amazonaws.com/123456789012/labelbatch-ImageDeadLetterQueue-EXAMPLE"
+)
 
 # What a Custom Labels object-detection model returns: each label with its bounding box.
 LABELS: list[dict[str, Any]] = [
@@ -51,7 +64,7 @@ LABELS: list[dict[str, Any]] = [
 
 @pytest.fixture
 def labels() -> list[dict[str, Any]]:
-    """The labels the stub answers with unless a test says otherwise."""
+    """The labels the stand-in answers with unless a test says otherwise."""
     return copy.deepcopy(LABELS)
 
 
@@ -76,6 +89,9 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(metrics, "namespace", NAMESPACE)
     monkeypatch.setattr(metrics, "service", SERVICE)
     metrics.clear_metrics()
+    # Each test is a fresh execution environment, whose pace (a millisecond here) never holds a test up; the
+    # pacing tests use the real interval on a fake clock.
+    monkeypatch.setattr(app, "_PACER", CallPacer(interval=0.001))
     _clear_caches()
     yield
     _clear_caches()
@@ -99,6 +115,7 @@ def function_environment(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
         "PROJECT_VERSION_ARN": PROJECT_VERSION_ARN,
         "MIN_CONFIDENCE": "",
         "IMAGE_QUEUE_URL": IMAGE_QUEUE_URL,
+        "DEAD_LETTER_QUEUE_URL": DEAD_LETTER_QUEUE_URL,
         "RETRY_DELAY_SECONDS": "10",
     }
     for name, value in env.items():
@@ -134,34 +151,70 @@ def bucket(function_environment: dict[str, str]) -> Iterator[ImageBucket]:
         yield ImageBucket(client)
 
 
-@dataclass
-class ImageQueue:
-    """The image queue as the function sees it: the visibility timeouts it sets on failed messages."""
-
-    delays: dict[str, int] = field(default_factory=dict)
-    refusal: ClientError | None = None
-
-    def change_message_visibility(self, **request: Any) -> None:
-        assert set(request) == {"QueueUrl", "ReceiptHandle", "VisibilityTimeout"}
-        assert request["QueueUrl"] == IMAGE_QUEUE_URL
-        if self.refusal is not None:
-            raise self.refusal
-        self.delays[request["ReceiptHandle"]] = request["VisibilityTimeout"]
+# ---------------------------------------------------------------------------- service models
 
 
-@pytest.fixture
-def image_queue(monkeypatch: pytest.MonkeyPatch, function_environment: dict[str, str]) -> ImageQueue:
-    """Takes the place of the function's SQS client: tests read back which messages were hidden, how long."""
-    queue = ImageQueue()
-    monkeypatch.setattr(app, "sqs_client", lambda: queue)
-    return queue
+@functools.cache
+def _input_shape(service: str, operation: str) -> Any:
+    return botocore.session.get_session().get_service_model(service).operation_model(operation).input_shape
 
 
-@dataclass
-class RekognitionStub:
-    """Expected DetectCustomLabels calls, in order, each with its exact request parameters."""
+def checked_request(service: str, operation: str, request: dict[str, Any]) -> None:
+    """Raises botocore's ParamValidationError for a request the real client would refuse to send."""
+    validate_parameters(request, _input_shape(service, operation))
 
-    stubber: Stubber
+
+def client_error(code: str, *, message: str = "", status: int = 400, operation: str) -> ClientError:
+    """A ClientError as botocore raises it for an error answer, HTTP status included."""
+    return ClientError(
+        {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        operation,
+    )
+
+
+# ---------------------------------------------------------------------------- Rekognition
+
+
+def detect_request(
+    key: str, *, version: str | None = None, min_confidence: float | None = None
+) -> dict[str, Any]:
+    """The exact DetectCustomLabels request the function should send for an image."""
+    s3_object = {"Bucket": BUCKET, "Name": key} | ({"Version": version} if version is not None else {})
+    request: dict[str, Any] = {"ProjectVersionArn": PROJECT_VERSION_ARN, "Image": {"S3Object": s3_object}}
+    if min_confidence is not None:
+        request["MinConfidence"] = min_confidence
+    return request
+
+
+@dataclass(frozen=True)
+class _Answer:
+    request: dict[str, Any]
+    labels: list[dict[str, Any]] | None = None
+    error: Exception | None = None
+    # Seconds the call takes on the function's (fake) performance counter.
+    latency: float = 0.0
+    # Run in the calling thread before the answer, for tests that need to see calls overlap.
+    meanwhile: Callable[[], object] | None = None
+
+
+class ScriptedRekognition:
+    """Stands in for the function's Rekognition client, answering DetectCustomLabels by image key.
+
+    Each key answers its scripted outcomes in turn, whichever thread asks. A request that differs from the
+    scripted one, or that botocore would refuse, or a call for a key with nothing left to answer, is recorded
+    as a problem (the function would take the exception for a failed call) and fails the test at teardown,
+    as does a scripted answer nobody asked for.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._answers: dict[str, list[_Answer]] = {}
+        self._elapsed = threading.local()
+        self.requests: list[dict[str, Any]] = []
+        self.problems: list[str] = []
+        # When a test sets a clock, the time of every call, in call order.
+        self.clock: Callable[[], float] | None = None
+        self.call_times: list[float] = []
 
     def expect_labels(
         self,
@@ -170,10 +223,11 @@ class RekognitionStub:
         labels: list[dict[str, Any]] = LABELS,
         version: str | None = None,
         min_confidence: float | None = None,
+        latency: float = 0.0,
+        meanwhile: Callable[[], object] | None = None,
     ) -> None:
-        self.stubber.add_response(
-            "detect_custom_labels", {"CustomLabels": labels}, _request(key, version, min_confidence)
-        )
+        request = detect_request(key, version=version, min_confidence=min_confidence)
+        self._script(key, _Answer(request, labels=labels, latency=latency, meanwhile=meanwhile))
 
     def expect_error(
         self,
@@ -183,34 +237,186 @@ class RekognitionStub:
         message: str = "",
         status: int = 400,
         version: str | None = None,
-        min_confidence: float | None = None,
+        latency: float = 0.0,
     ) -> None:
-        self.stubber.add_client_error(
-            "detect_custom_labels",
-            service_error_code=code,
-            service_message=message,
-            http_status_code=status,
-            expected_params=_request(key, version, min_confidence),
-        )
+        error = client_error(code, message=message, status=status, operation="DetectCustomLabels")
+        self._script(key, _Answer(detect_request(key, version=version), error=error, latency=latency))
 
+    def expect_failure(self, key: str, error: Exception) -> None:
+        """An exception raised below the HTTP layer (timeouts, connection errors)."""
+        self._script(key, _Answer(detect_request(key), error=error))
 
-def _request(key: str, version: str | None, min_confidence: float | None) -> dict[str, Any]:
-    s3_object = {"Bucket": BUCKET, "Name": key} | ({"Version": version} if version is not None else {})
-    request: dict[str, Any] = {"ProjectVersionArn": PROJECT_VERSION_ARN, "Image": {"S3Object": s3_object}}
-    if min_confidence is not None:
-        request["MinConfidence"] = min_confidence
-    return request
+    def _script(self, key: str, answer: _Answer) -> None:
+        with self._lock:
+            self._answers.setdefault(key, []).append(answer)
+
+    def detect_custom_labels(self, **request: Any) -> dict[str, Any]:
+        key = request.get("Image", {}).get("S3Object", {}).get("Name", "?")
+        with self._lock:
+            self.requests.append(request)
+            if self.clock is not None:
+                self.call_times.append(self.clock())
+            answers = self._answers.get(key, [])
+            answer = answers.pop(0) if answers else None
+            if answer is None:
+                self.problems.append(f"unexpected DetectCustomLabels call for {key!r}")
+            elif request != answer.request:
+                self.problems.append(
+                    f"DetectCustomLabels for {key!r}: sent {request}, expected {answer.request}"
+                )
+        try:
+            checked_request("rekognition", "DetectCustomLabels", request)
+        except ParamValidationError as exc:
+            self.problems.append(f"DetectCustomLabels for {key!r}: {exc}")
+            raise
+        if answer is None:
+            raise AssertionError(f"unexpected DetectCustomLabels call for {key!r}")
+        if answer.meanwhile is not None:
+            answer.meanwhile()
+        self._elapsed.seconds = self.perf_counter() + answer.latency
+        if answer.error is not None:
+            raise answer.error
+        return {"CustomLabels": copy.deepcopy(answer.labels)}
+
+    def perf_counter(self) -> float:
+        """The function's performance counter, per thread: only scripted latencies advance it."""
+        seconds: float = getattr(self._elapsed, "seconds", 0.0)
+        return seconds
+
+    def pending(self) -> dict[str, int]:
+        with self._lock:
+            return {key: len(answers) for key, answers in self._answers.items() if answers}
+
+    def keys_asked(self) -> list[str]:
+        """Image keys of the requests, in call order."""
+        return [request["Image"]["S3Object"]["Name"] for request in self.requests]
 
 
 @pytest.fixture
-def rekognition(bucket: ImageBucket) -> Iterator[RekognitionStub]:
-    """Stubs the cached client the function uses.
+def rekognition(
+    monkeypatch: pytest.MonkeyPatch, function_environment: dict[str, str]
+) -> Iterator[ScriptedRekognition]:
+    """Takes the place of the function's Rekognition client and of the clock it times model calls with."""
+    scripted = ScriptedRekognition()
+    monkeypatch.setattr(app, "rekognition_client", lambda: scripted)
+    monkeypatch.setattr(analysis, "time", SimpleNamespace(perf_counter=scripted.perf_counter))
+    yield scripted
+    assert scripted.problems == []
+    assert scripted.pending() == {}, "scripted answers nobody asked for"
 
-    An unexpected call fails its record (and so the assertions on it); a call that never came fails the test.
+
+# ---------------------------------------------------------------------------- SQS
+
+
+class ImageQueues:
+    """Stands in for the function's SQS client: the image queue and its dead-letter queue.
+
+    Records the messages the function sends (retries, dead letters) and the visibility changes it asks for,
+    each request checked against SQS's service model. `refuse` makes an operation answer an error instead.
     """
-    with Stubber(rekognition_client()) as stubber:
-        yield RekognitionStub(stubber)
-    stubber.assert_no_pending_responses()
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.sent: list[dict[str, Any]] = []
+        self.visibility_changes: list[dict[str, Any]] = []
+        self.refusals: dict[str, ClientError] = {}
+
+    def refuse(self, operation: str, code: str, message: str) -> None:
+        self.refusals[operation] = client_error(code, message=message, operation=operation)
+
+    def send_message(self, **request: Any) -> dict[str, Any]:
+        checked_request("sqs", "SendMessage", request)
+        if "SendMessage" in self.refusals:
+            raise self.refusals["SendMessage"]
+        with self._lock:
+            self.sent.append(request)
+            return {"MessageId": f"sent-{len(self.sent)}", "MD5OfMessageBody": "0" * 32}
+
+    def change_message_visibility(self, **request: Any) -> dict[str, Any]:
+        checked_request("sqs", "ChangeMessageVisibility", request)
+        if "ChangeMessageVisibility" in self.refusals:
+            raise self.refusals["ChangeMessageVisibility"]
+        with self._lock:
+            self.visibility_changes.append(request)
+        return {}
+
+    def messages(self) -> list[dict[str, Any]]:
+        """The SendMessage requests, ordered by queue and by the ID of the message each continues (threads
+        send them in no fixed order)."""
+        return sorted(
+            self.sent,
+            key=lambda request: (
+                request["QueueUrl"],
+                request["MessageAttributes"]["labelbatch-first-message-id"]["StringValue"],
+            ),
+        )
+
+    def made_visible(self) -> list[str]:
+        """Receipt handles made visible again at once, sorted."""
+        assert all(request["QueueUrl"] == IMAGE_QUEUE_URL for request in self.visibility_changes)
+        assert all(request["VisibilityTimeout"] == 0 for request in self.visibility_changes)
+        return sorted(request["ReceiptHandle"] for request in self.visibility_changes)
+
+
+@pytest.fixture
+def queues(monkeypatch: pytest.MonkeyPatch, function_environment: dict[str, str]) -> ImageQueues:
+    """Takes the place of the function's SQS client."""
+    stand_in = ImageQueues()
+    monkeypatch.setattr(app, "sqs_client", lambda: stand_in)
+    return stand_in
+
+
+# ---------------------------------------------------------------------------- time
+
+
+class FakeClock:
+    """A monotonic clock that only sleeping advances; every sleep is recorded."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        self._lock = threading.Lock()
+        self._now = start
+        self.sleeps: list[float] = []
+
+    def now(self) -> float:
+        with self._lock:
+            return self._now
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.sleeps.append(seconds)
+            self._now += seconds
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A fake clock at 100.0 s, for code that takes its clock and sleep as arguments."""
+    return FakeClock(start=100.0)
+
+
+@pytest.fixture
+def fake_clock(monkeypatch: pytest.MonkeyPatch, rekognition: ScriptedRekognition) -> FakeClock:
+    """The handler's pace and deadline on a fake clock starting at 0.0; model calls are stamped with it.
+
+    Only for batches of one record: the threads of several records would advance the clock in no fixed order.
+    """
+    clock = FakeClock()
+    monkeypatch.setattr(app, "_PACER", CallPacer(clock=clock.now, sleep=clock.sleep))
+
+    class ClockedDeadline:
+        @staticmethod
+        def before_timeout(remaining_ms: int, *, margin_seconds: float) -> Deadline:
+            return Deadline.before_timeout(remaining_ms, margin_seconds=margin_seconds, clock=clock.now)
+
+    monkeypatch.setattr(app, "Deadline", ClockedDeadline)
+    rekognition.clock = clock.now
+    return clock
+
+
+# ---------------------------------------------------------------------------- Lambda
 
 
 @dataclass
@@ -221,9 +427,11 @@ class FakeLambdaContext:
         "arn:aws:lambda:us-east-1:123456789012:function:labelbatch-AnalyzeImageFunction-unit"
     )
     aws_request_id: str = "6f0e4c1a-52b9-4d3e-8a7f-1c2d3e4f5a6b"
+    # The function timeout is 60 s.
+    remaining_ms: int = 60_000
 
     def get_remaining_time_in_millis(self) -> int:
-        return 60_000
+        return self.remaining_ms
 
 
 @pytest.fixture
@@ -269,9 +477,16 @@ def s3_notification(
     return json.dumps({"Records": [record]})
 
 
-def sqs_event(*messages: tuple[str, str], receive_count: int = 1) -> dict[str, Any]:
+def sqs_event(
+    *messages: tuple[str, str], receive_count: int = 1, attributes: dict[str, tuple[str, str]] | None = None
+) -> dict[str, Any]:
     """An SQS batch as the event source mapping delivers it, from (messageId, body) pairs; the receipt handle
-    of each message is "AQEB-" and its messageId."""
+    of each message is "AQEB-" and its messageId. `attributes` are message attributes, name: (type, value),
+    given to every message in the shape Lambda delivers them."""
+    message_attributes = {
+        name: {"stringValue": value, "stringListValues": [], "binaryListValues": [], "dataType": data_type}
+        for name, (data_type, value) in (attributes or {}).items()
+    }
     return {
         "Records": [
             {
@@ -284,7 +499,7 @@ def sqs_event(*messages: tuple[str, str], receive_count: int = 1) -> dict[str, A
                     "SenderId": "AIDAIENQZJOLO23YVJ4VO",
                     "ApproximateFirstReceiveTimestamp": "1763716443611",
                 },
-                "messageAttributes": {},
+                "messageAttributes": copy.deepcopy(message_attributes),
                 "md5OfBody": hashlib.md5(body.encode()).hexdigest(),
                 "eventSource": "aws:sqs",
                 "eventSourceARN": QUEUE_ARN,

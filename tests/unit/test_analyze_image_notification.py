@@ -9,8 +9,6 @@ import pytest
 
 from analyze_image.notification import InvalidNotificationError, ObjectEvent, parse_notification
 
-pytestmark = pytest.mark.unit
-
 BUCKET = "labelbatch-images-example"
 
 

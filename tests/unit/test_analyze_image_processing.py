@@ -1,23 +1,42 @@
-"""process_message on its own: the exact result document, with the clock under the test's control."""
+"""process_message on its own: the exact result document and the batch's tally, with the clocks under the
+test's control."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
-import pytest
-
-from analyze_image.clients import rekognition_client, s3_client
-from analyze_image.processing import process_message
+from analyze_image.clients import s3_client
+from analyze_image.pacing import CallPacer, Deadline
+from analyze_image.processing import BatchTally, ModelAccess, process_message
 from analyze_image.settings import Settings
-
-pytestmark = pytest.mark.unit
 
 BUCKET = "labelbatch-images-example"
 
 
+class RecordingMetrics:
+    """Takes the place of Powertools' Metrics: (name, unit, value) in the order they were added."""
+
+    def __init__(self) -> None:
+        self.added: list[tuple[str, str, float]] = []
+
+    def add_metric(self, *, name: str, unit: Any, value: float) -> None:
+        self.added.append((name, unit.value, value))
+
+
 def settings_for(function_environment: dict[str, str], *, min_confidence: float | None = None) -> Settings:
     return replace(Settings.from_env(function_environment), min_confidence=min_confidence)
+
+
+def model_access(rekognition) -> ModelAccess:
+    """The model at 500 calls per second with a minute to go, on a clock that stands still."""
+    return ModelAccess(
+        client=rekognition,
+        pacer=CallPacer(0.002, clock=lambda: 0.0, sleep=lambda _: None),
+        deadline=Deadline(at=60.0),
+        tally=BatchTally(),
+    )
 
 
 def test_the_result_document_is_complete_and_stamped_in_utc(
@@ -33,8 +52,9 @@ def test_the_result_document_is_complete_and_stamped_in_utc(
     # When the message is processed
     process_message(
         body,
+        message_id="m-1",
         settings=settings_for(function_environment, min_confidence=80.0),
-        rekognition=rekognition_client(),
+        model=model_access(rekognition),
         s3=s3_client(),
         clock=clock,
     )
@@ -70,8 +90,9 @@ def test_a_deleted_version_gets_an_error_result(rekognition, bucket, make_notifi
     # When the message is processed
     process_message(
         make_notification("images/a.jpg", version_id=version, size=4, e_tag="e"),
+        message_id="m-1",
         settings=settings_for(function_environment),
-        rekognition=rekognition_client(),
+        model=model_access(rekognition),
         s3=s3_client(),
         clock=lambda: datetime(2025, 11, 21, 9, 0, tzinfo=UTC),
     )
@@ -86,3 +107,38 @@ def test_a_deleted_version_gets_an_error_result(rekognition, bucket, make_notifi
             "message": "The object no longer exists in S3: it was deleted before it could be analyzed.",
         },
     )
+
+
+def test_the_tally_counts_once_per_result_written(
+    rekognition, bucket, make_notification, function_environment, labels
+):
+    # Given one invocation's tally, shared by two messages: one image with two labels (throttled once,
+    # then 250 ms) and one in the wrong format
+    model = model_access(rekognition)
+    rekognition.expect_error("images/a.jpg", "ThrottlingException")
+    rekognition.expect_labels("images/a.jpg", labels=labels, latency=0.25)
+    rekognition.expect_error(
+        "images/b.gif", "InvalidImageFormatException", message="Request has invalid image format"
+    )
+
+    # When both messages are processed and the tally is published
+    for message_id, key in [("m-a", "images/a.jpg"), ("m-b", "images/b.gif")]:
+        process_message(
+            make_notification(key),
+            message_id=message_id,
+            settings=settings_for(function_environment),
+            model=model,
+            s3=s3_client(),
+        )
+    metrics = RecordingMetrics()
+    model.tally.publish(metrics)
+
+    # Then the counts go out once each, by name, and the latency once per answered call
+    assert metrics.added == [
+        ("ImageErrors", "Count", 1),
+        ("ImagesAnalyzed", "Count", 1),
+        ("LabelsFound", "Count", 2),
+        ("ModelThrottles", "Count", 1),
+        ("ModelLatency", "Milliseconds", 250.0),
+    ]
+    assert bucket.result_keys() == ["results/a.jpg.json", "results/b.gif.json"]

@@ -9,8 +9,6 @@ import pytest
 
 from analyze_image.result import ImageInfo, error_result, ok_result, result_key, to_json_bytes
 
-pytestmark = pytest.mark.unit
-
 IMAGE = ImageInfo(
     bucket="labelbatch-images-example", key="images/crème.jpg", versionId=None, eTag="e", size=3
 )

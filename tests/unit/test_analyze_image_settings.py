@@ -8,8 +8,6 @@ import pytest
 
 from analyze_image.settings import Settings, SettingsError, get_settings
 
-pytestmark = pytest.mark.unit
-
 ENV = {
     "IMAGE_BUCKET": "labelbatch-images-example",
     "INPUT_PREFIX": "images/",
@@ -17,6 +15,7 @@ ENV = {
     "PROJECT_VERSION_ARN": "arn:aws:rekognition:us-east-1:123456789012:project/p/version/v/1",
     "MIN_CONFIDENCE": "",
     "IMAGE_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/labelbatch-images",
+    "DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/labelbatch-images-dlq",
     "RETRY_DELAY_SECONDS": "10",
 }
 
@@ -29,6 +28,7 @@ def test_the_template_environment_becomes_typed_settings():
         project_version_arn="arn:aws:rekognition:us-east-1:123456789012:project/p/version/v/1",
         min_confidence=None,
         image_queue_url="https://sqs.us-east-1.amazonaws.com/123456789012/labelbatch-images",
+        dead_letter_queue_url="https://sqs.us-east-1.amazonaws.com/123456789012/labelbatch-images-dlq",
         retry_delay_seconds=10,
     )
 
@@ -59,8 +59,8 @@ def test_missing_variables_are_all_named():
     with pytest.raises(
         SettingsError,
         match=(
-            r"^missing environment variables: IMAGE_BUCKET, IMAGE_QUEUE_URL, PROJECT_VERSION_ARN, "
-            r"RESULTS_PREFIX, RETRY_DELAY_SECONDS$"
+            r"^missing environment variables: DEAD_LETTER_QUEUE_URL, IMAGE_BUCKET, IMAGE_QUEUE_URL, "
+            r"PROJECT_VERSION_ARN, RESULTS_PREFIX, RETRY_DELAY_SECONDS$"
         ),
     ):
         Settings.from_env(env)

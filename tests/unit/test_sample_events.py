@@ -6,12 +6,18 @@ import hashlib
 import json
 from pathlib import Path
 
+import boto3
 import pytest
-
-pytestmark = pytest.mark.unit
+from moto import mock_aws
 
 EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
 SQS_EVENTS = sorted(path.name for path in EVENTS_DIR.glob("sqs_*.json"))
+# The messages the function itself sent back carry message attributes; S3's own carry none.
+WITH_ATTRIBUTES = [
+    name
+    for name in SQS_EVENTS
+    if any(record["messageAttributes"] for record in json.loads((EVENTS_DIR / name).read_text())["Records"])
+]
 
 
 def test_the_promised_samples_exist():
@@ -20,6 +26,7 @@ def test_the_promised_samples_exist():
         "sqs_mixed_batch.json",
         "sqs_multiple_records.json",
         "sqs_object_created_encoded_key.json",
+        "sqs_retried_message.json",
         "sqs_test_event.json",
     ]
 
@@ -33,6 +40,25 @@ def test_sqs_samples_are_event_source_mapping_batches(name, load_event):
         assert record["eventSource"] == "aws:sqs"
         assert record["eventSourceARN"].startswith("arn:aws:sqs:us-east-1:123456789012:")
         assert record["md5OfBody"] == hashlib.md5(record["body"].encode()).hexdigest()
+
+
+@pytest.mark.parametrize("name", WITH_ATTRIBUTES)
+def test_message_attributes_in_samples_carry_the_md5_sqs_gives_them(name, load_event):
+    # SQS hashes message attributes by a documented encoding: send the same ones and compare
+    records = [record for record in load_event(name)["Records"] if record["messageAttributes"]]
+    assert records
+    with mock_aws():
+        sqs = boto3.client("sqs")
+        queue_url = sqs.create_queue(QueueName="samples")["QueueUrl"]
+        for record in records:
+            attributes = {
+                attribute: {"DataType": value["dataType"], "StringValue": value["stringValue"]}
+                for attribute, value in record["messageAttributes"].items()
+            }
+            sqs.send_message(QueueUrl=queue_url, MessageBody=record["body"], MessageAttributes=attributes)
+            (received,) = sqs.receive_message(QueueUrl=queue_url, MessageAttributeNames=["All"])["Messages"]
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=received["ReceiptHandle"])
+            assert record["md5OfMessageAttributes"] == received["MD5OfMessageAttributes"]
 
 
 @pytest.mark.parametrize("name", SQS_EVENTS)

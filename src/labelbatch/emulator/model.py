@@ -38,6 +38,8 @@ DEMO_VERSION_NAME = "labelbatch-demo.2024-01-01T00.00.00"
 DEFAULT_MIN_CONFIDENCE = 50.0
 # Rolling window over which tps_per_inference_unit is enforced.
 CAPACITY_WINDOW_SECONDS = 1.0
+# Below this share of capacity over a scaling period, an auto-scaled model gives back a unit.
+SCALE_IN_UTILIZATION = 0.5
 BILLABLE_TRAINING_SECONDS = 3600
 
 OPERATIONS = frozenset(
@@ -124,8 +126,15 @@ class CustomLabelsEmulator:
         self._start_will_fail = False
         self._min_inference_units: int | None = None
         self._max_inference_units: int | None = None
+        # The units serving now, between Min and Max: (since, units) for each change while RUNNING.
+        self._units_timeline: list[tuple[float, int]] = []
         self._running_since: float | None = None
         self._admitted: deque[float] = deque()
+        self._scaling_period_started = 0.0
+        self._period_admitted = 0
+        self._period_overrun = 0
+        self._first_call_at: float | None = None
+        self._last_answer_at: float | None = None
 
         self._closed_running_seconds = 0.0
         self._closed_billed_seconds = 0.0
@@ -134,10 +143,12 @@ class CustomLabelsEmulator:
         self._detect_calls = 0
         self._successful_calls = 0
         self._throttled_calls = 0
+        self._capacity_throttled_calls = 0
         self._errors: Counter[str] = Counter()
         if initial_status == "RUNNING":
             self._min_inference_units = initial_inference_units
             self._running_since = self._clock()
+            self._units_timeline = [(self._running_since, initial_inference_units)]
 
     # -- the Rekognition API -------------------------------------------------------------------------
 
@@ -244,6 +255,7 @@ class CustomLabelsEmulator:
             raise
         with self._lock:
             self._successful_calls += 1
+            self._last_answer_at = self._clock()
         return {"CustomLabels": labels}
 
     # -- the control API ------------------------------------------------------------------------------
@@ -264,13 +276,18 @@ class CustomLabelsEmulator:
         with self._lock:
             return self._stop(self._clock())
 
+    def capacity_calls(self, start: float, end: float) -> float:
+        """The calls the model could admit between two moments of its clock: units x TPS, integrated."""
+        with self._lock:
+            return self._unit_seconds(start, end) * self._settings.tps_per_inference_unit
+
     def model_report(self) -> dict[str, Any]:
         """Status, usage and settings, as GET /_labelbatch/model shows them."""
         with self._lock:
             now = self._clock()
             self._advance(now)
             open_seconds = now - self._running_since if self._running_since is not None else 0.0
-            units = self._min_inference_units or 0
+            open_unit_seconds = self._unit_seconds(self._running_since, now) if self._running_since else 0.0
             return {
                 "projectArn": self.project_arn,
                 "projectVersionArn": self.project_version_arn,
@@ -278,16 +295,22 @@ class CustomLabelsEmulator:
                 "statusMessage": _STATUS_MESSAGES[self._status],
                 "minInferenceUnits": self._min_inference_units,
                 "maxInferenceUnits": self._max_inference_units,
+                "inferenceUnits": self._units_timeline[-1][1] if self._running_since is not None else 0,
                 "usage": {
                     "runningSeconds": self._closed_running_seconds + open_seconds,
-                    "billedInferenceUnitSeconds": self._closed_billed_seconds + open_seconds * units,
+                    "billedInferenceUnitSeconds": self._closed_billed_seconds + open_unit_seconds,
                     "startCalls": self._start_calls,
                     "stopCalls": self._stop_calls,
                     "detectCustomLabelsCalls": self._detect_calls,
                     "successfulCalls": self._successful_calls,
                     "throttledCalls": self._throttled_calls,
+                    # Refused because the model was at capacity, as opposed to injected throttling.
+                    "capacityThrottledCalls": self._capacity_throttled_calls,
                     "errorCalls": sum(self._errors.values()),
                     "errorsByCode": dict(sorted(self._errors.items())),
+                    # The emulator's clock when the first call was admitted and the last one answered.
+                    "firstCallAt": self._first_call_at,
+                    "lastAnswerAt": self._last_answer_at,
                 },
                 "settings": self._settings.as_dict(),
             }
@@ -307,6 +330,9 @@ class CustomLabelsEmulator:
         else:
             self._status = "RUNNING"
             self._running_since = finished_at
+            self._units_timeline = [(finished_at, self._min_inference_units or 1)]
+            self._scaling_period_started = finished_at
+            self._period_admitted = self._period_overrun = 0
             self._admitted.clear()
 
     def _stop(self, now: float) -> str:
@@ -314,10 +340,9 @@ class CustomLabelsEmulator:
         if self._status not in STOPPABLE:
             raise _in_use(self._status)
         if self._running_since is not None:
-            # Billing ends when the stop is accepted: AWS charges for the time the model is running.
-            running = now - self._running_since
-            self._closed_running_seconds += running
-            self._closed_billed_seconds += running * (self._min_inference_units or 0)
+            # Billing ends when the stop is accepted: AWS charges for the time the model is running, per unit.
+            self._closed_running_seconds += now - self._running_since
+            self._closed_billed_seconds += self._unit_seconds(self._running_since, now)
             self._running_since = None
         self._start_will_fail = False
         self._status = "STOPPING"
@@ -333,9 +358,12 @@ class CustomLabelsEmulator:
             )
         while self._admitted and self._admitted[0] <= now - CAPACITY_WINDOW_SECONDS:
             self._admitted.popleft()
-        # No auto-scaling: the model serves at MinInferenceUnits; at least one call a second gets through.
-        capacity = max(1, int(self._settings.tps_per_inference_unit * (self._min_inference_units or 1)))
+        self._autoscale(now)
+        # At least one call a second gets through.
+        capacity = max(1, int(self._settings.tps_per_inference_unit * self._units_timeline[-1][1]))
         if len(self._admitted) >= capacity:
+            self._capacity_throttled_calls += 1
+            self._period_overrun += 1
             raise RekognitionError("ProvisionedThroughputExceededException", "Provisioned Rate exceeded.")
         if self._settings.throttle_fraction > 0 and self._random.random() < self._settings.throttle_fraction:
             raise RekognitionError(
@@ -348,6 +376,37 @@ class CustomLabelsEmulator:
         ):
             raise internal_server_error("Internal server error (injected: transient_error_fraction)")
         self._admitted.append(now)
+        self._period_admitted += 1
+        if self._first_call_at is None:
+            self._first_call_at = now
+
+    def _autoscale(self, now: float) -> None:
+        """With MaxInferenceUnits, once per scaling period: a unit more after calls were refused at capacity,
+        a unit less when less than half of the capacity was used, within Min and Max. AWS does not document
+        its policy or its pace; this stands in for it."""
+        if (
+            self._max_inference_units is None
+            or now - self._scaling_period_started < self._settings.scale_seconds
+        ):
+            return
+        units = self._units_timeline[-1][1]
+        period_capacity = self._settings.tps_per_inference_unit * units * (now - self._scaling_period_started)
+        if self._period_overrun > 0:
+            units = min(units + 1, self._max_inference_units)
+        elif self._period_admitted < SCALE_IN_UTILIZATION * period_capacity:
+            units = max(units - 1, self._min_inference_units or 1)
+        if units != self._units_timeline[-1][1]:
+            self._units_timeline.append((now, units))
+        self._scaling_period_started = now
+        self._period_admitted = self._period_overrun = 0
+
+    def _unit_seconds(self, start: float, end: float) -> float:
+        """Inference-unit seconds served between `start` and `end` (within the current RUNNING period)."""
+        total = 0.0
+        for index, (since, units) in enumerate(self._units_timeline):
+            until = self._units_timeline[index + 1][0] if index + 1 < len(self._units_timeline) else end
+            total += max(0.0, min(until, end) - max(since, start)) * units
+        return total
 
     def _count_error(self, error: RekognitionError) -> None:
         if error.code == "ProvisionedThroughputExceededException":
@@ -364,12 +423,20 @@ class CustomLabelsEmulator:
         max_results = _optional_int(request, "MaxResults", minimum=0)
         min_confidence = _optional_number(request, "MinConfidence", minimum=0.0, maximum=100.0)
         threshold = DEFAULT_MIN_CONFIDENCE if min_confidence is None else min_confidence
+        self._inject_key_failure(request.get("Image"))
         data, from_s3 = self._image_bytes(request.get("Image"))
         image = load_image(data, from_s3=from_s3)
         found = [box for box in detect_boxes(image) if box.confidence >= threshold]
         if max_results is not None:
             found = found[:max_results]
         return [box.to_custom_label() for box in found]
+
+    def _inject_key_failure(self, image: object) -> None:
+        fragment = self._settings.failing_key
+        location = image.get("S3Object") if isinstance(image, dict) else None
+        key = location.get("Name") if isinstance(location, dict) else None
+        if fragment and isinstance(key, str) and fragment in key:
+            raise internal_server_error(f"Internal server error (injected: failing_key {fragment!r})")
 
     def _image_bytes(self, image: object) -> tuple[bytes, bool]:
         """(data, from_s3) for the request's Image; exactly one of Bytes and S3Object must be given."""

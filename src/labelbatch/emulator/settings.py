@@ -28,8 +28,10 @@ _NUMBER_RULES: dict[str, _Rule] = {
     "latency_ms": _Rule(0.0, 60_000.0, minimum_inclusive=True),
     "throttle_fraction": _Rule(0.0, 1.0, minimum_inclusive=True),
     "transient_error_fraction": _Rule(0.0, 1.0, minimum_inclusive=True),
+    "scale_seconds": _Rule(0.0, 3600.0, minimum_inclusive=False),
 }
 _BOOLEAN_SETTINGS = frozenset({"fail_next_start"})
+_TEXT_SETTINGS = frozenset({"failing_key"})
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ class EmulatorSettings:
     fail_next_start: the next StartProjectVersion ends in FAILED (consumed by that start).
     throttle_fraction / transient_error_fraction: share of admitted calls answered with
     ProvisionedThroughputExceededException / InternalServerError, drawn from a seeded generator.
+    scale_seconds: with MaxInferenceUnits, how often auto-scaling may add or remove a unit.
+    failing_key: every call for an image whose key contains this text answers InternalServerError ("": none).
     """
 
     start_seconds: float = 3.0
@@ -51,6 +55,8 @@ class EmulatorSettings:
     fail_next_start: bool = False
     throttle_fraction: float = 0.0
     transient_error_fraction: float = 0.0
+    scale_seconds: float = 5.0
+    failing_key: str = ""
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -68,11 +74,15 @@ class EmulatorSettings:
         # Each value was checked against its own field above; mypy cannot follow that per key.
         return dataclasses.replace(self, **checked)  # type: ignore[arg-type]
 
-    def as_dict(self) -> dict[str, float | bool]:
+    def as_dict(self) -> dict[str, float | bool | str]:
         return {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
 
 
-def _checked(name: str, value: object) -> float | bool:
+def _checked(name: str, value: object) -> float | bool | str:
+    if name in _TEXT_SETTINGS:
+        if not isinstance(value, str):
+            raise SettingsError(f"{name} must be text, not {value!r}")
+        return value
     if name in _BOOLEAN_SETTINGS:
         if not isinstance(value, bool):
             raise SettingsError(f"{name} must be true or false, not {value!r}")

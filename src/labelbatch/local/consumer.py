@@ -1,10 +1,12 @@
 """The local stand-in for Lambda's SQS poller: one consumer per event source mapping.
 
-While the mapping is Enabled it receives batches with the mapping's batch size, batching window and maximum
-concurrency, invokes the real handler, deletes what succeeded and leaves failures to the queue's visibility
-timeout and redrive policy, as Lambda does. Each poller invokes in an execution environment of its own (a
-process, see execution_environment.py), created when it first has a batch and replaced once stopped (after a
-timeout, for example). moto's own dispatch is switched off (moto_shims).
+While the mapping is Enabled it receives batches with the mapping's batch size and batching window, with as
+many pollers as the mapping's current ScalingConfig.MaximumConcurrency allows (a batch run sets it when it
+enables the mapping), invokes the real handler, deletes what succeeded and leaves failures to the queue's
+visibility timeout and redrive policy, as Lambda does. Each poller invokes in an execution environment of its
+own (a process forked from the function's template, see execution_environment.py), created when it first has a
+batch and replaced once stopped (after a timeout, for example). moto's own dispatch is switched off
+(moto_shims).
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from labelbatch.local.deploy.model import EventSourceMappingSpec, FunctionSpec
 from labelbatch.local.execution_environment import (
     ExecutionEnvironment,
+    FunctionRuntime,
     InvocationError,
     InvocationTimeoutError,
 )
@@ -28,6 +31,8 @@ log = logging.getLogger(__name__)
 # Lambda's poller long-polls; a short wait keeps the consumer responsive to the mapping being disabled.
 _RECEIVE_WAIT_SECONDS = 1
 _STATE_CHECK_SECONDS = 0.5
+# Without a ScalingConfig Lambda scales SQS pollers by itself, starting with five concurrent invocations.
+_UNSCALED_CONCURRENCY = 5
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,17 @@ class BatchOutcome:
     received: int
     deleted: int
     failed: int
+
+
+@dataclass
+class ConsumerStats:
+    """What the consumer did, as Lambda's metrics for the function would show it."""
+
+    invocations: int = 0
+    timed_out: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    """Invocation durations, added up (Lambda bills them)."""
 
 
 class QueueConsumer:
@@ -45,6 +61,7 @@ class QueueConsumer:
         *,
         mapping: EventSourceMappingSpec,
         function: FunctionSpec,
+        runtime: FunctionRuntime,
         function_arn: str,
         lambda_client: Any,
         sqs_client: Any,
@@ -52,44 +69,61 @@ class QueueConsumer:
     ) -> None:
         self._mapping = mapping
         self._function = function
+        self._runtime = runtime
         self._function_arn = function_arn
         self._lambda = lambda_client
         self._sqs = sqs_client
         self._region = region
         self._stopping = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._supervisor: threading.Thread | None = None
+        self._pollers: list[threading.Thread] = []
+        # How many pollers may receive now: 0 while the mapping is not Enabled.
+        self._active_pollers = 0
         self._stats_lock = threading.Lock()
-        self.batches = 0
-        self.invocation_errors = 0
+        self.stats = ConsumerStats()
 
     def start(self) -> None:
-        for index in range(self._mapping.maximum_concurrency or 1):
-            thread = threading.Thread(target=self._poll, name=f"poller-{index}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        self._supervisor = threading.Thread(target=self._supervise, name="consumer", daemon=True)
+        self._supervisor.start()
 
     def stop(self) -> None:
         self._stopping.set()
-        for thread in self._threads:
-            thread.join()
+        for thread in [self._supervisor, *self._pollers]:
+            if thread is not None:
+                thread.join()
 
-    def _enabled(self) -> bool:
-        state = self._lambda.get_event_source_mapping(UUID=self._mapping.uuid)["State"]
-        return bool(state == "Enabled")
+    def _supervise(self) -> None:
+        """Follow the mapping: how many pollers it allows now, starting the ones that do not exist yet."""
+        while not self._stopping.is_set():
+            try:
+                mapping = self._lambda.get_event_source_mapping(UUID=self._mapping.uuid)
+                scaling = mapping.get("ScalingConfig") or {}
+                allowed = int(scaling.get("MaximumConcurrency") or _UNSCALED_CONCURRENCY)
+                self._active_pollers = allowed if mapping["State"] == "Enabled" else 0
+                while len(self._pollers) < self._active_pollers:
+                    index = len(self._pollers)
+                    thread = threading.Thread(
+                        target=self._poll, args=(index,), name=f"poller-{index}", daemon=True
+                    )
+                    thread.start()
+                    self._pollers.append(thread)
+            except Exception:
+                log.exception("could not read event source mapping %s", self._mapping.uuid)
+            self._stopping.wait(_STATE_CHECK_SECONDS)
 
-    def _poll(self) -> None:
+    def _poll(self, index: int) -> None:
         environment: ExecutionEnvironment | None = None
         try:
             while not self._stopping.is_set():
                 try:
-                    if not self._enabled():
+                    if index >= self._active_pollers:
                         self._stopping.wait(_STATE_CHECK_SECONDS)
                         continue
                     messages = self._receive_batch()
                     if not messages:
                         continue
                     if environment is None or not environment.running:
-                        environment = self._new_environment()
+                        environment = self._runtime.new_environment()
                     self.process(environment, messages)
                 except Exception:
                     # A poller must outlive any single failure, as Lambda's does; the cause is logged.
@@ -98,9 +132,6 @@ class QueueConsumer:
         finally:
             if environment is not None:
                 environment.close()
-
-    def _new_environment(self) -> ExecutionEnvironment:
-        return ExecutionEnvironment(self._function.code_dir, self._function.handler)
 
     def _receive_batch(self) -> list[dict[str, Any]]:
         batch: list[dict[str, Any]] = []
@@ -127,16 +158,18 @@ class QueueConsumer:
             invoked_function_arn=self._function_arn,
             timeout_seconds=self._function.timeout,
         )
+        started = time.monotonic()
         try:
             response = environment.invoke(event, context, timeout=self._function.timeout)
         except InvocationTimeoutError:
             # The environment was stopped, as Lambda stops it; the poller starts a new one for the next batch.
             log.warning("invocation timed out after %s s; batch returns to the queue", self._function.timeout)
-            return self._settle(messages, failed_ids=None)
+            return self._settle(messages, failed_ids=None, started=started, outcome="timed_out")
         except InvocationError as exc:
             log.error("invocation failed; the whole batch returns to the queue:\n%s", exc)
-            return self._settle(messages, failed_ids=None)
-        return self._settle(messages, failed_ids=self._reported_failures(response, messages))
+            return self._settle(messages, failed_ids=None, started=started, outcome="failed")
+        failed_ids = self._reported_failures(response, messages)
+        return self._settle(messages, failed_ids=failed_ids, started=started, outcome="ended")
 
     def _reported_failures(self, response: Any, messages: list[dict[str, Any]]) -> set[str] | None:
         """The message IDs the function reported as failed; None means the whole batch failed."""
@@ -155,7 +188,14 @@ class QueueConsumer:
             failed.add(identifier)
         return failed
 
-    def _settle(self, messages: list[dict[str, Any]], failed_ids: set[str] | None) -> BatchOutcome:
+    def _settle(
+        self,
+        messages: list[dict[str, Any]],
+        failed_ids: set[str] | None,
+        *,
+        started: float,
+        outcome: Literal["ended", "timed_out", "failed"],
+    ) -> BatchOutcome:
         succeeded = [] if failed_ids is None else [m for m in messages if m["MessageId"] not in failed_ids]
         for start in range(0, len(succeeded), 10):
             chunk = succeeded[start : start + 10]
@@ -164,8 +204,10 @@ class QueueConsumer:
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)],
             )
         with self._stats_lock:
-            self.batches += 1
-            self.invocation_errors += failed_ids is None
+            self.stats.invocations += 1
+            self.stats.timed_out += outcome == "timed_out"
+            self.stats.failed += outcome == "failed"
+            self.stats.seconds += time.monotonic() - started
         return BatchOutcome(
             received=len(messages), deleted=len(succeeded), failed=len(messages) - len(succeeded)
         )

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote_plus
@@ -15,6 +17,7 @@ from urllib.parse import quote_plus
 import botocore.session
 from botocore.exceptions import ClientError
 from botocore.model import OperationModel, ServiceModel
+from moto.awslambda.models import EventSourceMapping, LambdaBackend
 from moto.s3 import notifications as s3_notifications
 from moto.sqs.models import Queue
 from moto.stepfunctions.parser.asl.component.state.choice.comparison.comparison_operator_type import (
@@ -24,6 +27,7 @@ from moto.stepfunctions.parser.asl.component.state.choice.comparison.operator.fa
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import (
     StateTaskServiceAwsSdk,
 )
+from moto.stepfunctions.parser.asl.utils import boto_client as engine_boto_client
 from moto.stepfunctions.parser.asl.utils import json_path as engine_json_path
 
 # Step Functions names SDK errors "<Service>.<Error>Exception" with the service in PascalCase as the
@@ -43,6 +47,24 @@ _applied = False
 _apply_lock = threading.Lock()
 
 
+@dataclass
+class MappingSwitch:
+    """How an event source mapping switches on or off. On AWS a switch takes time that AWS does not bound
+    (its stream-source documentation says up to 90 s; infrastructure tools wait up to 10 minutes), and a read
+    soon after an update may still see the state before it. moto switches at once: the defaults keep that, and
+    tests set both to play AWS's slow and stale answers."""
+
+    stale_seconds: float = 0.0
+    """After a switch, reads return the state before it for this long."""
+    transition_seconds: float = 0.0
+    """Then they return Enabling or Disabling for this long."""
+
+
+MAPPING_SWITCH = MappingSwitch()
+# The port of the endpoint the engine's SDK tasks call (the local stack's).
+SDK_TASK_PORT = 5000
+
+
 def apply_moto_shims() -> None:
     """Patch moto once per process; safe to call again."""
     global _applied
@@ -54,7 +76,15 @@ def apply_moto_shims() -> None:
         _resolve_context_paths_in_choice_rules()
         _select_one_value_with_definite_paths()
         _notify_object_versions()
+        _switch_mappings_over_time()
+        _call_the_local_stack_from_sdk_tasks()
         _applied = True
+
+
+def _call_the_local_stack_from_sdk_tasks() -> None:
+    """moto's engine sends each SDK task to the port in $MOTO_PORT, read as the task runs: the local stack
+    would have to set a variable of this whole process. SDK_TASK_PORT says it instead."""
+    engine_boto_client.moto_server_port = lambda: str(SDK_TASK_PORT)  # type: ignore[attr-defined]
 
 
 def _stop_moto_lambda_dispatch() -> None:
@@ -213,3 +243,32 @@ def _notify_object_versions() -> None:
         return event
 
     s3_notifications._get_s3_event = event_with_version
+
+
+def _switch_mappings_over_time() -> None:
+    """Gap: moto switches a mapping the moment UpdateEventSourceMapping returns (see MappingSwitch)."""
+    update = LambdaBackend.update_event_source_mapping
+    describe = EventSourceMapping.get_configuration
+
+    def update_and_remember(self: LambdaBackend, uuid: str, spec: dict[str, Any]) -> Any:
+        before = self.get_event_source_mapping(uuid)
+        was_enabled = before.enabled if before is not None else None
+        mapping = update(self, uuid, spec)
+        if mapping is not None and was_enabled is not None and mapping.enabled != was_enabled:
+            mapping.labelbatch_switched = (time.monotonic(), was_enabled)  # type: ignore[attr-defined]
+        return mapping
+
+    def describe_over_time(self: EventSourceMapping) -> dict[str, Any]:
+        configuration: dict[str, Any] = describe(self)
+        switched = getattr(self, "labelbatch_switched", None)
+        if switched is None:
+            return configuration
+        since = time.monotonic() - switched[0]
+        if since < MAPPING_SWITCH.stale_seconds:
+            configuration["State"] = "Enabled" if switched[1] else "Disabled"
+        elif since < MAPPING_SWITCH.stale_seconds + MAPPING_SWITCH.transition_seconds:
+            configuration["State"] = "Enabling" if self.enabled else "Disabling"
+        return configuration
+
+    LambdaBackend.update_event_source_mapping = update_and_remember  # type: ignore[method-assign]
+    EventSourceMapping.get_configuration = describe_over_time  # type: ignore[method-assign]

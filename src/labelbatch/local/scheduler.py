@@ -3,32 +3,13 @@
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Callable
 
 from labelbatch.local.deploy.model import ScheduleSpec
+from labelbatch.schedule_expression import ScheduleError, rate_seconds
 
 log = logging.getLogger(__name__)
-
-_RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
-_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
-
-
-class ScheduleError(ValueError):
-    pass
-
-
-def rate_seconds(expression: str) -> int:
-    """Seconds between firings of a ``rate(...)`` expression; cron() and at() need an explicit interval."""
-    match = _RATE.match(expression.strip())
-    if not match:
-        raise ScheduleError(
-            f"the local scheduler understands rate(...) expressions only, not {expression!r}: "
-            "pass --schedule-every SECONDS"
-        )
-    value, unit = int(match.group(1)), match.group(2).rstrip("s")
-    return value * _UNIT_SECONDS[unit]
 
 
 class LocalScheduler:
@@ -45,7 +26,7 @@ class LocalScheduler:
         self._intervals = {
             schedule.logical_id: every_seconds
             if every_seconds is not None
-            else rate_seconds(schedule.expression)
+            else _interval_seconds(schedule.expression)
             for schedule in schedules
             if schedule.state == "ENABLED"
         }
@@ -73,3 +54,12 @@ class LocalScheduler:
             except Exception:
                 # EventBridge Scheduler retries per its policy and moves on; so does this one, loudly.
                 log.exception("schedule %s failed to fire", schedule.logical_id)
+
+
+def _interval_seconds(expression: str) -> int:
+    try:
+        return rate_seconds(expression)
+    except ScheduleError as exc:
+        raise ScheduleError(
+            f"the local scheduler cannot fire it: {exc}; pass --schedule-every SECONDS"
+        ) from exc

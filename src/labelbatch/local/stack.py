@@ -7,17 +7,17 @@ a consumer plays the SQS event source mapping and a scheduler plays EventBridge 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
-import sys
+import re
 import threading
 import time
 import urllib.request
 import uuid
 import warnings
+from collections import Counter
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,13 +31,12 @@ from werkzeug.wrappers import Request, Response
 
 from labelbatch.emulator import CustomLabelsEmulator, EmulatorSettings, RekognitionMiddleware, moto_s3_fetcher
 from labelbatch.emulator.model import demo_model_arns
-from labelbatch.local import OUTPUTS_PATH, TEMPLATE
-from labelbatch.local.consumer import QueueConsumer
+from labelbatch.local import OUTPUTS_PATH, TEMPLATE, moto_shims
+from labelbatch.local.consumer import ConsumerStats, QueueConsumer
 from labelbatch.local.deploy import deploy_stack
 from labelbatch.local.deploy.model import DeployedStack, ScheduleSpec
-from labelbatch.local.deploy.template import load_template
-from labelbatch.local.lambda_runtime import LambdaContext, load_handler, unload_function_modules
-from labelbatch.local.moto_shims import apply_moto_shims
+from labelbatch.local.execution_environment import FunctionRuntime
+from labelbatch.local.lambda_runtime import LambdaContext
 from labelbatch.local.scheduler import LocalScheduler
 
 STATE_MACHINE_LOGICAL_ID = "BatchRunStateMachine"
@@ -56,9 +55,12 @@ class LocalStackConfig:
     emulator: EmulatorSettings = field(
         default_factory=lambda: EmulatorSettings(start_seconds=3, stop_seconds=1)
     )
-    # Handler logs and EMF metric lines go to stdout as in Lambda; the demo quiets them.
+    # Handler logs and EMF metric lines go to this process's stderr (execution_environment.py); the demo
+    # quiets them.
     function_log_level: str = "INFO"
     function_metrics: bool = True
+    # How the event source mapping switches on and off: at once, unless a test plays AWS's slow switches.
+    mapping_switch: moto_shims.MappingSwitch = field(default_factory=moto_shims.MappingSwitch)
 
 
 def local_parameters(config: LocalStackConfig) -> dict[str, str]:
@@ -67,6 +69,9 @@ def local_parameters(config: LocalStackConfig) -> dict[str, str]:
     return {
         "ProjectArn": project_arn,
         "ProjectVersionArn": version_arn,
+        # The consumer paces itself to the emulated model's capacity, as a deployment sets the real one's.
+        # What an operator would declare for this model: its calls per second, rounded down (at least 2).
+        "TpsPerInferenceUnit": str(max(2, int(config.emulator.tps_per_inference_unit))),
         "PollIntervalSeconds": str(config.poll_seconds),
         "ModelStartTimeoutMinutes": "5",
         "MaxRunMinutes": "30",
@@ -93,6 +98,25 @@ class _OutputsApi:
         return response(environ, start_response)
 
 
+class _RequestCounter:
+    """Counts the AWS requests the endpoint serves by service, from SigV4's credential scope, so that
+    benchmarks can price a run: every caller (handlers, the engine's SDK tasks, a user) signs its requests."""
+
+    _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: Any, start_response: Any) -> Any:
+        match = self._SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+        if match is not None:
+            with self._lock:
+                self.counts[match.group(1)] += 1
+        return self.app(environ, start_response)
+
+
 class LocalStack:
     """Start with `start()` (or use as a context manager); everything stops with `stop()`."""
 
@@ -103,16 +127,21 @@ class LocalStack:
         self._server_thread: threading.Thread | None = None
         self._consumers: list[QueueConsumer] = []
         self._scheduler: LocalScheduler | None = None
-        self._saved_environment: dict[str, str | None] = {}
+        self._runtimes: dict[str, FunctionRuntime] = {}
         self.emulator: CustomLabelsEmulator | None = None
         self.deployed: DeployedStack | None = None
+        self._requests: _RequestCounter | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
     def start(self) -> LocalStack:
         # One line per HTTP request would drown everything else the stack and the handlers say.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        apply_moto_shims()
+        # moto's engine logs at ERROR every exception an evaluation raises, those a Choice rule's IsPresent
+        # expects included; AWS logs nothing of the kind, and a failed execution says why in its history.
+        logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
+        moto_shims.apply_moto_shims()
+        moto_shims.MAPPING_SWITCH = self.config.mapping_switch
         default_user_config["stepfunctions"]["execute_state_machine"] = True
         parameters = local_parameters(self.config)
         self.emulator = CustomLabelsEmulator(
@@ -124,15 +153,19 @@ class LocalStack:
         outputs_api = _OutputsApi(
             RekognitionMiddleware(DomainDispatcherApplication(create_backend_app), self.emulator)
         )
+        self._requests = _RequestCounter(outputs_api)
         self._server = make_server(
-            self.config.host, self.config.port, outputs_api, threaded=True, request_handler=MotoRequestHandler
+            self.config.host,
+            self.config.port,
+            self._requests,
+            threaded=True,
+            request_handler=MotoRequestHandler,
         )
         self._server_thread = threading.Thread(
             target=self._server.serve_forever, name="endpoint", daemon=True
         )
         self._server_thread.start()
-        # The engine's SDK tasks call http://localhost:$MOTO_PORT.
-        self._set_environment({"MOTO_PORT": str(self._server.server_address[1])})
+        moto_shims.SDK_TASK_PORT = self._server.server_address[1]
         self._reset_moto()
         try:
             self.deployed = deploy_stack(
@@ -146,12 +179,12 @@ class LocalStack:
             )
             outputs_api.outputs = dict(self.deployed.outputs)
             self._record_outputs_stack()
-            self._set_environment(self._function_environment())
-            # Cold start, as a new deployment gets new execution environments. Unloading at stop() is not
-            # enough: anything else in this process (a test module, a conftest) may have imported the function
-            # code first, with another environment, and Powertools built its objects then (a Metrics object
-            # without a namespace made every invocation fail with SchemaValidationError).
-            self._unload_function_modules()
+            self._runtimes = {
+                logical_id: FunctionRuntime(
+                    function.code_dir, function.handler, self._function_variables(function.environment)
+                )
+                for logical_id, function in self.deployed.functions.items()
+            }
             self._start_consumers()
             if not self.config.schedule:
                 self._disable_schedules()
@@ -178,8 +211,9 @@ class LocalStack:
         if self._server_thread is not None:
             self._server_thread.join()
             self._server_thread = None
-        self._unload_function_modules()
-        self._restore_environment()
+        for runtime in self._runtimes.values():
+            runtime.close()
+        self._runtimes = {}
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -188,6 +222,21 @@ class LocalStack:
         self.stop()
 
     # -- what callers use -----------------------------------------------------------------------------
+
+    def requests(self) -> Counter[str]:
+        """AWS requests served so far, by service (as SigV4 names them: s3, sqs, lambda, states, ...)."""
+        assert self._requests is not None, "the local stack is not started"
+        return Counter(self._requests.counts)
+
+    def consumer_stats(self) -> ConsumerStats:
+        """The invocations of the event source mappings' consumers, added up."""
+        total = ConsumerStats()
+        for consumer in self._consumers:
+            total.invocations += consumer.stats.invocations
+            total.timed_out += consumer.stats.timed_out
+            total.failed += consumer.stats.failed
+            total.seconds += consumer.stats.seconds
+        return total
 
     @property
     def endpoint_url(self) -> str:
@@ -231,10 +280,8 @@ class LocalStack:
         )
 
     def invoke(self, function_logical_id: str, event: dict[str, Any]) -> Any:
-        """Invoke a function's real handler in-process with a Lambda-like context.
-
-        Its log and metric lines go to stderr, as the execution environments' do: Powertools' logger keeps the
-        stdout it finds when first imported, and the metrics print to the current one."""
+        """Invoke a function's real handler in an execution environment of its own, as Lambda does when no
+        warm one is free; InvocationError carries the handler's traceback."""
         assert self.deployed is not None
         function = self.deployed.functions[function_logical_id]
         context = LambdaContext(
@@ -243,9 +290,11 @@ class LocalStack:
             invoked_function_arn=self._function_arn(function.name),
             timeout_seconds=function.timeout,
         )
-        with contextlib.redirect_stdout(sys.stderr):
-            handler = load_handler(function.code_dir, function.handler)
-            return handler(event, context)
+        environment = self._runtimes[function_logical_id].new_environment()
+        try:
+            return environment.invoke(event, context, timeout=function.timeout)
+        finally:
+            environment.close()
 
     def wait_for_execution(self, execution_arn: str, timeout: float = 300) -> dict[str, Any]:
         """Block until the execution ends; returns DescribeExecution's answer."""
@@ -270,14 +319,10 @@ class LocalStack:
         """A CloudFormation stack of the local stack's name holding its outputs, as `sam deploy` leaves one:
         `labelbatch --stack NAME` with AWS_ENDPOINT_URL pointed here then takes the deployed-stack path."""
         assert self.deployed is not None
-        declared = load_template(self._template).get("Outputs", {})
         record = {
             # CloudFormation needs one resource; moto creates nothing for a wait condition handle.
             "Resources": {"OutputsRecord": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
-            "Outputs": {
-                name: {"Value": value, "Description": declared.get(name, {}).get("Description", "")}
-                for name, value in self.deployed.outputs.items()
-            },
+            "Outputs": {name: {"Value": value} for name, value in self.deployed.outputs.items()},
         }
         with warnings.catch_warnings():
             # moto warns that it creates nothing for the handle, which is the point.
@@ -319,11 +364,6 @@ class LocalStack:
         )
         return str(response["executionArn"])
 
-    def _unload_function_modules(self) -> None:
-        if self.deployed is not None:
-            for code_dir in {function.code_dir for function in self.deployed.functions.values()}:
-                unload_function_modules(code_dir)
-
     def _function_arn(self, function_name: str) -> str:
         return f"arn:aws:lambda:{self.config.region}:{DEFAULT_ACCOUNT_ID}:function:{function_name}"
 
@@ -334,6 +374,7 @@ class LocalStack:
             consumer = QueueConsumer(
                 mapping=mapping,
                 function=function,
+                runtime=self._runtimes[mapping.function_logical_id],
                 function_arn=self._function_arn(function.name),
                 lambda_client=self.client("lambda"),
                 sqs_client=self.client("sqs"),
@@ -342,17 +383,11 @@ class LocalStack:
             consumer.start()
             self._consumers.append(consumer)
 
-    def _function_environment(self) -> dict[str, str]:
-        """One process hosts every function, so their variables must agree where they overlap."""
-        assert self.deployed is not None
-        environment: dict[str, str] = {}
-        for function in self.deployed.functions.values():
-            for name, value in function.environment.items():
-                if environment.setdefault(name, value) != value:
-                    raise ValueError(f"functions disagree on environment variable {name}")
+    def _function_variables(self, declared: Mapping[str, str]) -> dict[str, str]:
+        """A function's variables as the template declares them, and what the Lambda runtime adds, pointed at
+        the local endpoint."""
         return {
-            **environment,
-            # What the Lambda runtime provides, pointed at the local endpoint.
+            **declared,
             "AWS_ENDPOINT_URL": self.endpoint_url,
             "AWS_DEFAULT_REGION": self.config.region,
             "AWS_REGION": self.config.region,
@@ -364,21 +399,8 @@ class LocalStack:
             "POWERTOOLS_METRICS_DISABLED": "false" if self.config.function_metrics else "true",
         }
 
-    def _set_environment(self, variables: Mapping[str, str]) -> None:
-        for name, value in variables.items():
-            self._saved_environment.setdefault(name, os.environ.get(name))
-            os.environ[name] = value
 
-    def _restore_environment(self) -> None:
-        for name, value in self._saved_environment.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        self._saved_environment = {}
-
-
-@contextlib.contextmanager
+@contextmanager
 def running_local_stack(config: LocalStackConfig | None = None) -> Iterator[LocalStack]:
     stack = LocalStack(config)
     stack.start()

@@ -11,9 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, TypedDict
 
-from labelbatch.local.lambda_runtime import function_module
+from analyze_image import notification, result
 from labelbatch.ops.errors import OperationFailedError
-from labelbatch.ops.queues import peek_messages, queue_counts, s3_notification, send_batches
+from labelbatch.ops.queues import PeekedMessage, peek_messages, queue_counts, s3_notification, send_batches
 from labelbatch.ops.target import Stack
 
 # Says where a message came from; the function ignores message attributes it does not know.
@@ -37,8 +37,6 @@ class BackfillReport(TypedDict):
 
 
 def backfill(stack: Stack, *, prefix: str | None, dry_run: bool, now: datetime) -> BackfillReport:
-    result = function_module("analyze_image.result")
-    notification = function_module("analyze_image.notification")
     outputs = stack.outputs
     bucket, input_prefix, results_prefix = (
         outputs["ImageBucketName"],
@@ -69,8 +67,8 @@ def backfill(stack: Stack, *, prefix: str | None, dry_run: bool, now: datetime) 
             without_result.append(key)
     waiting, dead_lettered = set(), set()
     with peek_messages(stack, "ImageQueueUrl") as queued, peek_messages(stack, "DeadLetterQueueUrl") as dead:
-        waiting = _announced_keys(notification, queued, bucket)
-        dead_lettered = _announced_keys(notification, dead, bucket)
+        waiting = _announced_keys(queued, bucket)
+        dead_lettered = _announced_keys(dead, bucket)
     to_enqueue = [key for key in without_result if key not in waiting and key not in dead_lettered]
     enqueued = 0
     if to_enqueue and not dry_run:
@@ -128,7 +126,7 @@ def _keys(stack: Stack, bucket: str, prefix: str) -> set[str]:
     }
 
 
-def _announced_keys(notification: Any, messages: list[Any], bucket: str) -> set[str]:
+def _announced_keys(messages: list[PeekedMessage], bucket: str) -> set[str]:
     """The image keys the messages announce (as the function reads them); unreadable bodies announce none."""
     keys: set[str] = set()
     for message in messages:

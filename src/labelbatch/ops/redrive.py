@@ -16,7 +16,7 @@ from typing import Any, Literal, TypedDict
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from labelbatch.local.lambda_runtime import function_module
+from analyze_image import notification
 from labelbatch.ops.queues import SQS_BATCH, PeekedMessage, peek_messages, queue_arn
 from labelbatch.ops.target import Stack
 
@@ -133,7 +133,6 @@ def _receive_send_delete(stack: Stack) -> int:
 
 
 def _dead_letter(stack: Stack, message: PeekedMessage) -> DeadLetter:
-    notification = function_module("analyze_image.notification")
     keys: list[str] = []
     reason: str | None = message.attributes.get(FAILURE_ATTRIBUTE)
     source: ReasonSource | None = "attribute" if reason else None

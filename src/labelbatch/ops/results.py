@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypedDict
 
-from labelbatch.local.lambda_runtime import function_module
+from analyze_image import result
 from labelbatch.ops.target import Stack
 from labelbatch.ops.times import iso
 
@@ -45,10 +45,7 @@ def result_key_for(stack: Stack, key: str) -> str:
     if key.startswith(results_prefix) and key.endswith(".json"):
         return key
     image_key = key if key.startswith(input_prefix) else input_prefix + key
-    result_key: str = function_module("analyze_image.result").result_key(
-        image_key, input_prefix=input_prefix, results_prefix=results_prefix
-    )
-    return result_key
+    return result.result_key(image_key, input_prefix=input_prefix, results_prefix=results_prefix)
 
 
 def image_key_for(stack: Stack, result_key: str) -> str:

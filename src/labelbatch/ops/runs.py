@@ -63,7 +63,7 @@ class StateVisit(TypedDict):
 
 class TimelineStep(TypedDict):
     step: int | None
-    """1-8 as in the README; None for states the step table does not know (a newer definition)."""
+    """1-4 as in the README; None for states the step table does not know (a newer definition)."""
     title: str
     startedAt: str
     endedAt: str

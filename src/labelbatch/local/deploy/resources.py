@@ -24,6 +24,7 @@ from labelbatch.local.deploy.intrinsics import partition_of
 from labelbatch.local.deploy.model import (
     EventSourceMappingSpec,
     FunctionSpec,
+    ResourceCreationError,
     ScheduleSpec,
     TemplateError,
 )
@@ -579,8 +580,17 @@ def _schedule(ctx: DeployContext, logical_id: str, props: Props) -> Created:
     return Created(ref=name, attributes={"Arn": arn})
 
 
+# The characters SSM allows in a parameter name (PutParameter's naming constraints). moto accepts any name,
+# but the template relies on SSM's refusal: NestedPrefixesAreRejected must stop a local deployment as on AWS.
+_SSM_PARAMETER_NAME = re.compile(r"[a-zA-Z0-9_.\-/]+")
+
+
 def _parameter(ctx: DeployContext, logical_id: str, props: Props) -> Created:
     name = props.opt_text("Name") or ctx.physical_name(logical_id, 1011)
+    if not _SSM_PARAMETER_NAME.fullmatch(name):
+        raise ResourceCreationError(
+            f"{props.where}: SSM refuses the parameter name {name!r} (letters, digits and _.-/ only)"
+        )
     parameter_type = props.text("Type")
     value = props.text("Value")
     arguments: dict[str, Any] = {"Name": name, "Type": parameter_type, "Value": value}
@@ -590,6 +600,23 @@ def _parameter(ctx: DeployContext, logical_id: str, props: Props) -> Created:
     ctx.client("ssm").put_parameter(**arguments)
     props.ignore(_TAGS)
     return Created(ref=name, attributes={"Type": parameter_type, "Value": value})
+
+
+def _table(ctx: DeployContext, logical_id: str, props: Props) -> Created:
+    name = props.opt_text("TableName") or ctx.physical_name(logical_id, 255)
+    arguments: dict[str, Any] = {
+        "TableName": name,
+        "AttributeDefinitions": props.value("AttributeDefinitions"),
+        "KeySchema": props.value("KeySchema"),
+        "BillingMode": props.opt_text("BillingMode") or "PROVISIONED",
+    }
+    if "ProvisionedThroughput" in props:
+        arguments["ProvisionedThroughput"] = props.value("ProvisionedThroughput")
+    if "SSESpecification" in props:
+        arguments["SSESpecification"] = props.value("SSESpecification")
+    table = ctx.client("dynamodb").create_table(**arguments)["TableDescription"]
+    props.ignore(_TAGS)
+    return Created(ref=name, attributes={"Arn": table["TableArn"]})
 
 
 def _topic(ctx: DeployContext, logical_id: str, props: Props) -> Created:
@@ -730,6 +757,7 @@ HANDLERS: dict[str, Handler] = {
     "AWS::StepFunctions::StateMachine": _state_machine,
     "AWS::Scheduler::Schedule": _schedule,
     "AWS::SSM::Parameter": _parameter,
+    "AWS::DynamoDB::Table": _table,
     "AWS::SNS::Topic": _topic,
     "AWS::SNS::Subscription": _subscription,
     "AWS::SNS::TopicPolicy": _topic_policy,

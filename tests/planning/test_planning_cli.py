@@ -1,0 +1,79 @@
+"""`labelbatch plan`: the same figures as the simulation, every assumption stated, and a light import."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from labelbatch.cli import main
+from labelbatch.planning.arrivals import Pattern, generate
+from labelbatch.planning.batch_run import BatchRun
+from labelbatch.planning.model import ModelSpec
+
+
+def plan(*arguments: str) -> Any:
+    result = CliRunner().invoke(main, ["plan", *arguments])
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_plan_reports_what_the_simulation_computes() -> None:
+    document = json.loads(
+        plan("--images-per-day", "3000", "--pattern", "daily-drop", "--start-minutes", "12", "--json").output
+    )
+    rows = {row["policy"]: row for row in document["policies"]}
+    assert set(rows) >= {"always on", "business window", "reference sample", "labelbatch"}
+    # The same month simulated directly: this application as deployed with the template's defaults.
+    model = ModelSpec(start_seconds=720.0, start_spread_seconds=240.0)
+    expected = BatchRun().simulate(generate(Pattern.DAILY_DROP, 3000), model)
+    row = rows["labelbatch"]
+    assert row["runsPerMonth"] == expected.runs
+    assert row["latencySeconds"]["p95"] == pytest.approx(expected.latency(0.95))
+    for billing in ("running", "running+starting"):
+        figures = row["billing"][billing]
+        assert figures["usdPerMonth"] == pytest.approx(figures["inferenceUnitHoursPerMonth"] * 4.0)
+        assert figures["usdPerDay"] == pytest.approx(figures["usdPerMonth"] / 30)
+    assert row["billing"]["running"]["inferenceUnitHoursPerMonth"] == pytest.approx(
+        expected.running_unit_seconds / 3600
+    )
+    assert document["floorInferenceUnitHoursPerMonth"] == pytest.approx(90_000 / 5 / 3600)
+    assert "10-20 min" not in document["assumptions"]["model"]
+    assert "8-16 min" in document["assumptions"]["model"]
+
+
+def test_plan_prints_both_billing_assumptions_and_every_assumption() -> None:
+    output = plan("--images-per-day", "500", "--pattern", "business-hours").output
+    assert "Model billed for RUNNING time only" in output
+    assert "Model billed for RUNNING and STARTING time" in output
+    for name in ("uploads", "month", "model", "floor", "labelbatch", "queue", "billing", "Step Functions"):
+        assert f" {name} " in output
+
+
+def test_plan_finds_the_cheapest_schedule_for_a_latency_target() -> None:
+    document = json.loads(plan("--images-per-day", "2000", "--p95-target-minutes", "30", "--json").output)
+    cheapest = document["p95Target"]["cheapest"]
+    for billing in ("running", "running+starting"):
+        assert cheapest[billing]["p95Seconds"] <= 30 * 60
+        assert cheapest[billing]["scheduleExpression"].startswith("rate(")
+
+
+def test_plan_refuses_a_schedule_without_a_period() -> None:
+    result = CliRunner().invoke(main, ["plan", "--images-per-day", "10", "--schedule", "cron(0 * * * ? *)"])
+    assert result.exit_code == 2
+    assert "only rate(...) expressions" in result.output
+
+
+def test_the_plan_command_stays_light() -> None:
+    # `labelbatch plan` must answer in seconds from a fresh clone: no local stack, AWS SDK or plotting.
+    probe = (
+        "import sys, labelbatch.planning.cli; "
+        "heavy = [m for m in ('matplotlib', 'boto3', 'moto', 'labelbatch.local') if m in sys.modules]; "
+        "print(heavy)"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]"
