@@ -29,9 +29,10 @@ from rich.table import Table
 from rich.text import Text
 
 from labelbatch.ops.errors import OpsError
-from labelbatch.ops.model import DEFAULT_UNIT_PRICE_USD_PER_HOUR, PRICE_NOTE
+from labelbatch.ops.model import PRICE_NOTE
 from labelbatch.ops.target import LOCAL_ENDPOINT, Stack, open_stack
 from labelbatch.planning.cli import plan
+from labelbatch.planning.model import INFERENCE_UNIT_HOUR_PRICE_USD
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -162,7 +163,7 @@ def unit_price_option(function: Command) -> Command:
     decorated: Command = click.option(
         "--unit-price",
         type=click.FloatRange(min=0),
-        default=DEFAULT_UNIT_PRICE_USD_PER_HOUR,
+        default=INFERENCE_UNIT_HOUR_PRICE_USD,
         show_default=True,
         help="Model price in USD per inference-unit hour (the default is the us-east-1 list price).",
     )(function)
@@ -522,11 +523,29 @@ def _when(ctx: click.Context, parameter: click.Parameter, value: str | None) -> 
         raise click.BadParameter(str(exc)) from None
 
 
+def result_selection(function: Command) -> Command:
+    """The results a command reads: [KEY]... and --since WHEN, at least one of them."""
+
+    @click.argument("keys", nargs=-1, metavar="[KEY]...")
+    @click.option(
+        "--since",
+        callback=_when,
+        metavar="WHEN",
+        help="Results written since WHEN (ISO-8601, or 30m, 1h, 2d).",
+    )
+    @functools.wraps(function)
+    def command(*args: Any, keys: tuple[str, ...], since: datetime | None, **kwargs: Any) -> None:
+        if not keys and since is None:
+            raise click.UsageError(
+                "Name image keys (images/cat.jpg), or pass --since WHEN (for example --since 1h)."
+            )
+        function(*args, keys=keys, since=since, **kwargs)
+
+    return command  # type: ignore[return-value]  # click's decorators keep the signature callers use
+
+
 @main.command()
-@click.argument("keys", nargs=-1, metavar="[KEY]...")
-@click.option(
-    "--since", callback=_when, metavar="WHEN", help="Results written since WHEN (ISO-8601, or 30m, 1h, 2d)."
-)
+@result_selection
 @click.option(
     "--download", type=click.Path(file_okay=False, path_type=Path), metavar="DIR", help="Save them under DIR."
 )
@@ -540,10 +559,6 @@ def results(
     WHEN (ISO-8601, or 30m, 1h, 2d back from now)."""
     from labelbatch.ops.results import find_results
 
-    if not keys and since is None:
-        raise click.UsageError(
-            "Name image keys (images/cat.jpg), or pass --since WHEN (for example --since 1h)."
-        )
     answer = find_results(stack, keys=keys, since=since, download=download)
     if output.as_json:
         output.json(answer)
@@ -567,10 +582,7 @@ def results(
 
 
 @main.command("annotate")
-@click.argument("keys", nargs=-1, metavar="[KEY]...")
-@click.option(
-    "--since", callback=_when, metavar="WHEN", help="Results written since WHEN (ISO-8601, or 30m, 1h, 2d)."
-)
+@result_selection
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -589,10 +601,6 @@ def annotate_command(
     labels and confidences, error results marked."""
     from labelbatch.ops.annotate import annotate_results
 
-    if not keys and since is None:
-        raise click.UsageError(
-            "Name image keys (images/cat.jpg), or pass --since WHEN (for example --since 1h)."
-        )
     answer = annotate_results(stack, keys=keys, since=since, out=out)
     if output.as_json:
         output.json(answer)

@@ -8,8 +8,6 @@ from typing import TypedDict
 from labelbatch.ops.errors import OperationFailedError
 from labelbatch.ops.target import Stack
 
-# Rekognition Custom Labels' list price per inference-unit hour in us-east-1 (other regions differ).
-DEFAULT_UNIT_PRICE_USD_PER_HOUR = 4.00
 PRICE_NOTE = "USD per inference-unit hour, the us-east-1 list price unless --unit-price says otherwise"
 # Statuses in which the model bills: running, and on its way up or down.
 BILLING_STATUSES = frozenset({"STARTING", "RUNNING", "STOPPING"})

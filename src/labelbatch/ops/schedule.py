@@ -15,11 +15,10 @@ from zoneinfo import ZoneInfo
 
 from labelbatch.ops.target import Stack
 from labelbatch.ops.times import iso
+from labelbatch.schedule_expression import ScheduleError, rate_seconds
 
-_RATE = re.compile(r"^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$")
 _AT = re.compile(r"^at\((\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)$")
 _CRON = re.compile(r"^cron\((.+)\)$")
-_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 _MONTHS = {
     name: index
     for index, name in enumerate(
@@ -80,18 +79,19 @@ def next_fire_time(
 ) -> datetime | None:
     """The first time after `now` that `expression` fires; None when it never will or is not computed."""
     expression = expression.strip()
-    if match := _RATE.match(expression):
-        interval = int(match.group(1)) * _UNIT_SECONDS[match.group(2).rstrip("s")]
-        if now < anchor:
-            return anchor
-        intervals = int((now - anchor).total_seconds() // interval) + 1
-        return anchor + timedelta(seconds=intervals * interval)
     if match := _AT.match(expression):
         moment = datetime.fromisoformat(match.group(1)).replace(tzinfo=ZoneInfo(timezone))
         return moment if moment > now else None
     if match := _CRON.match(expression):
         return _next_cron(match.group(1).split(), now, ZoneInfo(timezone))
-    return None
+    try:
+        interval = rate_seconds(expression)
+    except ScheduleError:
+        return None
+    if now < anchor:
+        return anchor
+    intervals = int((now - anchor).total_seconds() // interval) + 1
+    return anchor + timedelta(seconds=intervals * interval)
 
 
 def _next_cron(fields: list[str], now: datetime, zone: ZoneInfo) -> datetime | None:
