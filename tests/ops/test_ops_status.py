@@ -6,8 +6,10 @@ from datetime import timedelta
 
 from e2e.stack_helpers import StackUnderTest
 from labelbatch.images import SampleImage
+from labelbatch.ops import status as ops_status
 from labelbatch.ops.times import iso
-from ops.conftest import Operator, enable_batch_run_schedule
+from model_reaper import reaper
+from ops.conftest import Operator, SharedStack, set_batch_run_schedule
 
 STATUS_KEYS = {
     "stack",
@@ -24,11 +26,12 @@ STATUS_KEYS = {
 }
 
 
-def test_a_new_stack_spends_nothing_and_says_so(operator: Operator, stack: StackUnderTest) -> None:
+def test_a_new_stack_spends_nothing_and_says_so(shared_stack: SharedStack) -> None:
     # Given a stack that has never run
+    stack = shared_stack.stack
 
-    # When the operator asks for its status
-    status = operator.json("status")
+    # When the operator asks for its status (as the shared stack's fixture did once it was deployed)
+    status = shared_stack.status_as_deployed
 
     # Then every part is there, the model at rest, nothing waiting, nothing spent
     assert set(status) == STATUS_KEYS
@@ -44,7 +47,8 @@ def test_a_new_stack_spends_nothing_and_says_so(operator: Operator, stack: Stack
     }
     assert status["queue"] == {"visible": 0, "inFlight": 0, "delayed": 0, "waiting": 0, "total": 0}
     assert status["deadLetters"] == 0
-    assert status["consumer"] == {"state": "Disabled", "maximumConcurrency": 5}
+    # The template's size, until a run sizes it to the model.
+    assert status["consumer"] == {"state": "Disabled", "maximumConcurrency": 2}
     assert status["marker"] == {"value": "none", "changedAt": None}
     assert status["run"] is None
     # The test stack fires no schedule (as `local up --no-schedule`), and Scheduler says so.
@@ -141,6 +145,8 @@ def test_the_human_status_is_a_table_ending_in_the_spending_sentence(
 ) -> None:
     # Given a message waiting and nothing running
     stack.client("sqs").send_message(QueueUrl=stack.outputs["ImageQueueUrl"], MessageBody="{}")
+    mapping = stack.client("lambda").get_event_source_mapping(UUID=stack.outputs["EventSourceMappingId"])
+    concurrency, model = mapping["ScalingConfig"]["MaximumConcurrency"], stack.model_status()
 
     # When the operator asks for the status without --json
     result = operator.run("status")
@@ -152,11 +158,12 @@ def test_the_human_status_is_a_table_ending_in_the_spending_sentence(
     assert any(
         line.startswith("Image queue") and "1 waiting (1 visible, 0 in flight)" in line for line in lines
     )
-    assert any(line.startswith("Consumer") and "Disabled (at most 5 at once)" in line for line in lines)
+    assert any(
+        line.startswith("Consumer") and f"Disabled (at most {concurrency} at once)" in line for line in lines
+    )
     assert any(
         line.startswith("Spending")
-        and "No: the model is TRAINING_COMPLETED, so only per-image Lambda, SQS and S3 costs accrue; "
-        "1 message waits"
+        and f"No: the model is {model}, so only per-image Lambda, SQS and S3 costs accrue; 1 message waits"
         in line
         for line in lines
     )
@@ -167,7 +174,7 @@ def test_an_enabled_schedule_fires_next_a_whole_interval_after_its_creation(
     operator: Operator, stack: StackUnderTest
 ) -> None:
     # Given the batch-run schedule enabled, as deployed with ScheduleState=ENABLED
-    schedule = enable_batch_run_schedule(stack)
+    schedule = set_batch_run_schedule(stack, "ENABLED")
 
     # When the operator asks for the status
     status = operator.json("status")
@@ -175,3 +182,7 @@ def test_an_enabled_schedule_fires_next_a_whole_interval_after_its_creation(
     # Then the next run is one hour after the schedule was created (the stack is younger than an hour)
     assert status["schedule"]["state"] == "ENABLED"
     assert status["schedule"]["nextFireAt"] == iso(schedule["CreationDate"] + timedelta(hours=1))
+
+
+def test_status_reads_the_marker_as_the_reaper_writes_it() -> None:
+    assert ops_status.NO_OWNER == reaper.NO_OWNER

@@ -14,7 +14,7 @@ import pytest
 
 from e2e.stack_helpers import StackUnderTest
 from labelbatch.ops.target import template_output_names
-from ops.conftest import Operator
+from ops.conftest import Operator, labelbatch
 
 
 @pytest.fixture
@@ -60,8 +60,8 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def test_without_a_target_it_says_how_to_name_one(operator: Operator) -> None:
-    result = operator.run("status", target=[], env={"AWS_ENDPOINT_URL": None})
+def test_without_a_target_it_says_how_to_name_one() -> None:
+    result = labelbatch("status", env={"AWS_ENDPOINT_URL": None})
 
     assert (result.exit_code, result.stdout) == (2, "")
     assert result.stderr == (
@@ -70,10 +70,10 @@ def test_without_a_target_it_says_how_to_name_one(operator: Operator) -> None:
     )
 
 
-def test_a_local_endpoint_with_nothing_listening_says_to_start_the_local_stack(operator: Operator) -> None:
+def test_a_local_endpoint_with_nothing_listening_says_to_start_the_local_stack() -> None:
     endpoint = f"http://127.0.0.1:{free_port()}"
 
-    result = operator.run("status", target=["--local", endpoint])
+    result = labelbatch("status", "--local", endpoint)
 
     assert (result.exit_code, result.stdout) == (2, "")
     assert result.stderr == (
@@ -82,10 +82,8 @@ def test_a_local_endpoint_with_nothing_listening_says_to_start_the_local_stack(o
     )
 
 
-def test_an_endpoint_that_is_not_a_local_stack_is_named_as_such(
-    operator: Operator, not_labelbatch: str
-) -> None:
-    result = operator.run("status", target=["--local", not_labelbatch])
+def test_an_endpoint_that_is_not_a_local_stack_is_named_as_such(not_labelbatch: str) -> None:
+    result = labelbatch("status", "--local", not_labelbatch)
 
     assert (result.exit_code, result.stdout) == (2, "")
     assert result.stderr == (
@@ -117,6 +115,8 @@ def test_the_right_stack_in_the_wrong_region_is_not_found_there(
     assert "There is no stack named 'labelbatch-local' in eu-west-1" in result.stderr
 
 
+# moto creates nothing for the wait condition handle, and says so; nothing is needed.
+@pytest.mark.filterwarnings("ignore:Tried to parse AWS..CloudFormation..WaitConditionHandle")
 def test_a_stack_not_deployed_from_this_template_is_refused_with_the_outputs_it_lacks(
     operator: Operator, stack: StackUnderTest, aws_environment: dict[str, str | None]
 ) -> None:
