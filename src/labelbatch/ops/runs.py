@@ -83,7 +83,7 @@ class RunDetail(TypedDict):
     summary: dict[str, Any] | None
     timeline: list[TimelineStep]
     failures: list[RunFailure]
-    """Errors met on the way, caught ones included (a retried throttle, the fault that led to cleanup)."""
+    """Errors met on the way, caught ones included (a retried throttle, the fault before the switch-off)."""
 
 
 class StartedRun(TypedDict):

@@ -1,7 +1,7 @@
 """`stop`: stop spending now: disable the consumer, then stop the model, whoever started it.
 
 The consumer goes first, so that no invocation calls a model on its way down. A run in progress notices the
-stopped model and fails (ModelStoppedDuringRun) through its cleanup; the schedule is left as deployed, so
+stopped model and fails (ModelStoppedDuringRun) through its switch-off; the schedule is left as deployed, so
 the next scheduled run starts the model again if images wait (pause it with ScheduleState=DISABLED).
 """
 
