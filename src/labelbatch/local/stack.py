@@ -75,6 +75,8 @@ def local_parameters(config: LocalStackConfig) -> dict[str, str]:
         "PollIntervalSeconds": str(config.poll_seconds),
         "ModelStartTimeoutMinutes": "5",
         "MaxRunMinutes": "30",
+        # Deployed as they run: with schedule=False nothing fires them, and Scheduler shows them so.
+        "ScheduleState": "ENABLED" if config.schedule else "DISABLED",
         **config.parameters,
     }
 
@@ -186,9 +188,7 @@ class LocalStack:
                 for logical_id, function in self.deployed.functions.items()
             }
             self._start_consumers()
-            if not self.config.schedule:
-                self._disable_schedules()
-            else:
+            if self.config.schedule:
                 self._scheduler = LocalScheduler(
                     self.deployed.schedules, self.fire, self.config.schedule_every
                 )
@@ -331,20 +331,6 @@ class LocalStack:
             )
             self.client("cloudformation").create_stack(
                 StackName=self.config.stack_name, TemplateBody=json.dumps(record)
-            )
-
-    def _disable_schedules(self) -> None:
-        """Nothing fires the schedules (schedule=False), so the emulated Scheduler shows them DISABLED."""
-        assert self.deployed is not None
-        scheduler = self.client("scheduler")
-        for spec in self.deployed.schedules:
-            schedule = scheduler.get_schedule(Name=spec.name)
-            scheduler.update_schedule(
-                Name=spec.name,
-                ScheduleExpression=schedule["ScheduleExpression"],
-                FlexibleTimeWindow=schedule["FlexibleTimeWindow"],
-                Target=schedule["Target"],
-                State="DISABLED",
             )
 
     def _state_machine_schedule(self) -> ScheduleSpec:
