@@ -52,7 +52,7 @@ def test_run_wait_ends_with_the_runs_last_progress_and_exit_0(
     stack.upload_samples(samples[:2])
 
     # When the operator starts a run and waits for it
-    answer = operator.json("run", "--wait", "--interval", "0.2")
+    answer = operator.json("run", "--wait", "--interval", "0.5")
 
     # Then the last progress is the run's end: succeeded, nothing left, both results written
     progress = answer["progress"]
@@ -69,7 +69,7 @@ def test_run_wait_exits_1_when_the_run_fails(operator: Operator, stack: StackUnd
     stack.configure_model({"fail_next_start": True})
 
     # When the operator starts a run and waits for it
-    result = operator.run("run", "--wait", "--interval", "0.2")
+    result = operator.run("run", "--wait", "--interval", "0.5")
 
     # Then it says how the run ended, and exits 1
     assert result.exit_code == 1
@@ -96,8 +96,8 @@ def test_watching_yields_the_progress_until_the_run_ends(
     arn = stack.start_run()
     sleep = RecordedSleep([])
 
-    # When its progress is watched every 0.2 s
-    seen = list(watch_run(operator.target, arn, interval=0.2, sleep=sleep))
+    # When its progress is watched every 0.5 s
+    seen = list(watch_run(operator.target, arn, interval=0.5, sleep=sleep))
 
     # Then every reading but the last is RUNNING, results only grow, and the last is the end of the run
     assert [progress["status"] for progress in seen[:-1]] == ["RUNNING"] * (len(seen) - 1)
@@ -105,7 +105,7 @@ def test_watching_yields_the_progress_until_the_run_ends(
     written = [progress["resultsWritten"] for progress in seen]
     assert written == sorted(written)
     assert (written[-1], seen[-1]["imagesLeft"]) == (3, 0)
-    assert sleep.seconds == [0.2] * (len(seen) - 1)
+    assert sleep.seconds == [0.5] * (len(seen) - 1)
     elapsed = [progress["elapsedSeconds"] for progress in seen]
     assert elapsed == sorted(elapsed)
 
@@ -117,7 +117,7 @@ def test_in_a_terminal_the_live_display_is_coloured_and_ends_with_the_outcome(
     stack.upload_samples(samples[:1])
 
     # When the operator runs `labelbatch run --wait` at a terminal
-    process, controller = in_terminal(stack.endpoint, "run", "--wait", "--interval", "0.3")
+    process, controller = in_terminal(stack.endpoint, "run", "--wait", "--interval", "0.5")
     shown = read_terminal(controller, lambda text: "ended" in text and text.rstrip().endswith("."))
     exit_code = process.wait(timeout=30)
     os.close(controller)
@@ -137,7 +137,7 @@ def test_ctrl_c_stops_the_watching_and_the_run_goes_on(
     # Given an image waiting and a model slow to start, so the run is still under way when Ctrl-C comes
     stack.upload_samples(samples[:1])
     stack.configure_model({"start_seconds": 4})
-    process, controller = in_terminal(stack.endpoint, "run", "--wait", "--interval", "0.3")
+    process, controller = in_terminal(stack.endpoint, "run", "--wait", "--interval", "0.5")
     shown = read_terminal(controller, lambda text: "Images left" in text)
     name = shown.split("Started run ", 1)[1].split(".", 1)[0]
 
