@@ -8,12 +8,14 @@ pointed at the local endpoint runs the code path a deployed stack takes.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import boto3
 import pytest
@@ -22,11 +24,12 @@ from e2e.stack_helpers import LABELBATCH, READY_TIMEOUT_SECONDS, StackUnderTest,
 from labelbatch.images import generate_sample_images
 from ops.conftest import Operator
 
-# Each image logs a line of about 1 KB and a share of a metric line: past what a pipe holds (64 KiB on Linux),
-# so that function output on stdout would fill the unread pipe and stall the stack.
-LARGE_BATCH = 80
-PIPE_CAPACITY = 64 * 1024
-DISTINCT_SAMPLES = 10
+# stdout is a pipe of one page (a default one holds 64 KiB, some 75 images' worth): the batch's function
+# output, a log line of about 0.9 KB an image and the metric lines, fills it more than three times over, so
+# that any of it on stdout would fill the unread pipe and stall the stack.
+PIPE_CAPACITY = 4096
+LARGE_BATCH = 16
+DISTINCT_SAMPLES = 4
 RUN_TIMEOUT_SECONDS = 300
 EMF_MARKER = '"_aws"'
 
@@ -34,31 +37,37 @@ EMF_MARKER = '"_aws"'
 @pytest.fixture
 def local_up_with_stdout_unread(
     tmp_path: Path,
-) -> Iterator[tuple[subprocess.Popen[bytes], dict[str, Any], Path]]:
-    """`labelbatch local up` whose stdout is a pipe read only up to the ready line; stderr goes to a file."""
+) -> Iterator[tuple[subprocess.Popen[bytes], dict[str, Any], Path, BinaryIO]]:
+    """`labelbatch local up` whose stdout is a small pipe read only up to the ready line; stderr goes to a
+    file."""
     stderr_path = tmp_path / "local-up.stderr"
+    reader, writer = os.pipe()
+    fcntl.fcntl(writer, fcntl.F_SETPIPE_SZ, PIPE_CAPACITY)
+    assert fcntl.fcntl(writer, fcntl.F_GETPIPE_SZ) == PIPE_CAPACITY
     with stderr_path.open("wb") as stderr:
         process = subprocess.Popen(
             [str(LABELBATCH), "local", "up", "--port", "0", "--no-schedule", "--poll-seconds", "1"],
-            stdout=subprocess.PIPE,
+            stdout=writer,
             stderr=stderr,
             env=command_environment(),
         )
-    try:
-        assert process.stdout is not None
-        ready_line = process.stdout.readline()
-        assert ready_line, f"local up exited early:\n{stderr_path.read_text()[-3000:]}"
-        yield process, json.loads(ready_line), stderr_path
-    finally:
-        process.kill()
-        process.wait()
+    os.close(writer)
+    with os.fdopen(reader, "rb") as stdout:
+        try:
+            ready_line = stdout.readline()
+            assert ready_line, f"local up exited early:\n{stderr_path.read_text()[-3000:]}"
+            yield process, json.loads(ready_line), stderr_path, stdout
+        finally:
+            process.kill()
+            process.wait()
 
 
 def test_local_up_drains_a_large_batch_while_nobody_reads_its_stdout(
-    local_up_with_stdout_unread: tuple[subprocess.Popen[bytes], dict[str, Any], Path], tmp_path: Path
+    local_up_with_stdout_unread: tuple[subprocess.Popen[bytes], dict[str, Any], Path, BinaryIO],
+    tmp_path: Path,
 ) -> None:
     # Given `local up` (function logs at INFO, metrics on) whose stdout nobody reads after the ready line
-    process, ready, stderr_path = local_up_with_stdout_unread
+    process, ready, stderr_path, stdout = local_up_with_stdout_unread
     outputs = ready["outputs"]
     session = boto3.Session(
         aws_access_key_id="local", aws_secret_access_key="local", region_name=ready["region"]
@@ -92,11 +101,10 @@ def test_local_up_drains_a_large_batch_while_nobody_reads_its_stdout(
     stderr = stderr_path.read_text(encoding="utf-8", errors="replace")
     assert stderr.count('"message":"analyzed"') >= LARGE_BATCH
     assert EMF_MARKER in stderr
-    assert sum(len(line) + 1 for line in stderr.splitlines() if line.startswith("{")) > PIPE_CAPACITY
+    assert sum(len(line) + 1 for line in stderr.splitlines() if line.startswith("{")) > 3 * PIPE_CAPACITY
     process.terminate()
     assert process.wait(timeout=READY_TIMEOUT_SECONDS) == 0
-    assert process.stdout is not None
-    assert process.stdout.read() == b""
+    assert stdout.read() == b""
 
 
 def test_the_local_stack_is_also_a_cloudformation_stack_of_its_name(stack: StackUnderTest) -> None:
