@@ -42,7 +42,7 @@ def main() -> None:
     cases: list[LocalCase] = [*run_cases(), *(scheduled_cases() if arguments.scheduled else [])]
     began = time.monotonic()
     with calibration_stack(settings) as stack:
-        timings = probe(stack)
+        timings = probe(stack, settings)
         print("timings: " + ", ".join(f"{k} {v:.3f}" for k, v in dataclasses.asdict(timings).items()))
         print(f"{'case':>18} {'runs':>5} {'measured s':>11} {'simulated s':>12} {'error':>7}")
         measured_total = simulated_total = 0.0

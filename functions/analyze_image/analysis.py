@@ -21,14 +21,10 @@ if TYPE_CHECKING:
     from analyze_image.notification import ObjectEvent
     from analyze_image.pacing import CallPacer, Deadline
 
-# Rekognition's answers for an image it will never analyze, whatever the retry: such an image gets an error
-# result, so the team sees why, instead of cycling through the queue into the dead-letter queue.
-# InvalidParameterException belongs here because Rekognition answers it, with the bare message
-# "Request has Invalid Parameters", for an image outside its pixel-dimension limits, and the message does not
-# say which parameter. The other parameters of the request come from configuration checked before any call
-# (MinConfidence's range in settings.py, the ARN's pattern in the template). The one configuration fault that
-# still answers InvalidParameterException, an ARN of a model that is not a Custom Labels model, turns every
-# image into an error result: loud in the ImageErrors metric, not silent.
+# Answers for an image Rekognition will never analyze: it gets an error result, so the team sees why, instead
+# of cycling into the dead-letter queue. InvalidParameterException is also the bare answer for an image
+# outside the pixel-dimension limits; the request's other parameters are checked before any call (settings.py,
+# the template), except a model ARN that is not Custom Labels', which turns every image into an error result.
 IMAGE_ERROR_CODES: Final = frozenset(
     {
         "InvalidImageFormatException",
@@ -41,18 +37,32 @@ IMAGE_ERROR_CODES: Final = frozenset(
 THROTTLING_CODES: Final = frozenset(
     {"ProvisionedThroughputExceededException", "ThrottlingException", "LimitExceededException"}
 )
-# A fault of the service rather than an answer: worth trying again at once, a few times.
 SERVICE_FAULT_ATTEMPTS: Final = 3
 _MISSING_OBJECT_CODES: Final = frozenset({"404", "NoSuchKey", "NoSuchVersion"})
-_MISSING_OBJECT_MESSAGE: Final = (
-    "The object no longer exists in S3: it was deleted before it could be analyzed."
-)
+_MISSING_OBJECT: Final = "The object no longer exists in S3: it was deleted before it could be analyzed."
 
 
 class CustomLabelsApi(Protocol):
     """The one Rekognition operation this function calls: botocore's client, or a stand-in in tests."""
 
     def detect_custom_labels(self, **request: Any) -> Mapping[str, Any]: ...
+
+
+class Tally(Protocol):
+    """Counts what a batch's model calls met (the invocation publishes the counts as metrics)."""
+
+    def add(self, name: str, count: int = 1) -> None: ...
+    def model_latency(self, milliseconds: float) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ModelAccess:
+    """How an invocation reaches the model: the client, the environment's pace, the time left, the tally."""
+
+    client: CustomLabelsApi
+    pacer: CallPacer
+    deadline: Deadline
+    tally: Tally
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,23 +79,12 @@ class ImageProblem:
 
 
 class AnalysisFailedError(RuntimeError):
-    """DetectCustomLabels failed for a reason outside the image: a model that is not running, a service fault
-    or timeout that persisted, missing permissions, a wrong model ARN... (throttling is retried instead)
-
-    No error result is written: the image is retried later (settle.py), and a retry, or a fix of the
-    configuration followed by a redrive from the dead-letter queue, can still analyze it.
-    """
+    """DetectCustomLabels failed for a reason outside the image (throttling is retried instead): no error
+    result is written, and a retry, or a fix of the configuration and a redrive, can still analyze it."""
 
 
 class OutOfTimeError(RuntimeError):
-    """The invocation reached its deadline before the model could answer (it was throttled, or busy): the
-    message comes back at once, for an invocation with time left."""
-
-
-class Tally(Protocol):
-    """Counts what a batch's model calls met (the invocation publishes the counts as metrics)."""
-
-    def add(self, name: str, count: int = 1) -> None: ...
+    """The invocation reached its deadline before the model could answer: the message comes back at once."""
 
 
 def detect_custom_labels(
@@ -93,64 +92,58 @@ def detect_custom_labels(
     *,
     project_version_arn: str,
     min_confidence: float | None,
-    rekognition: CustomLabelsApi,
+    model: ModelAccess,
     s3: S3Client,
-    pacer: CallPacer,
-    deadline: Deadline,
-    tally: Tally,
 ) -> Labels | ImageProblem:
-    s3_object: dict[str, str] = {"Bucket": image.bucket, "Name": image.key}
+    s3_object = {"Bucket": image.bucket, "Name": image.key}
     if image.version_id is not None:
         # Analyze the very version that was uploaded, even if the key has been overwritten since.
         s3_object["Version"] = image.version_id
     request: dict[str, Any] = {"ProjectVersionArn": project_version_arn, "Image": {"S3Object": s3_object}}
     if min_confidence is not None:
         request["MinConfidence"] = min_confidence
+    url = f"s3://{image.bucket}/{image.key}"
     faults = 0
     while True:
-        if not pacer.acquire(deadline.at):
-            raise OutOfTimeError(f"no time left to analyze {_url(image)} in this invocation")
+        if not model.pacer.acquire(model.deadline.at):
+            raise OutOfTimeError(f"no time left to analyze {url} in this invocation")
         started = time.perf_counter()
         try:
-            response = rekognition.detect_custom_labels(**request)
+            response = model.client.detect_custom_labels(**request)
         except ClientError as exc:
             error = exc.response.get("Error", {})
             code = error.get("Code", "Unknown")
             if code in THROTTLING_CODES:
-                tally.add("ModelThrottles")
+                model.tally.add("ModelThrottles")
                 continue
             if code == "InvalidS3ObjectException":
                 if _object_exists(image, s3):
                     raise AnalysisFailedError(
-                        f"Rekognition could not read {_url(image)}, which exists: check that the function's"
+                        f"Rekognition could not read {url}, which exists: check that the function's"
                         " role may read it (s3:GetObject, and kms:Decrypt if a KMS key encrypts it)"
                     ) from exc
-                return ImageProblem(code=code, message=_MISSING_OBJECT_MESSAGE)
+                return ImageProblem(code=code, message=_MISSING_OBJECT)
             if code in IMAGE_ERROR_CODES:
                 return ImageProblem(code=code, message=error.get("Message", ""))
             faults += 1
-            if _is_service_fault(exc) and faults < SERVICE_FAULT_ATTEMPTS:
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            if status >= 500 and faults < SERVICE_FAULT_ATTEMPTS:
                 continue
-            raise AnalysisFailedError(f"DetectCustomLabels failed with {code} for {_url(image)}") from exc
+            raise AnalysisFailedError(f"DetectCustomLabels failed with {code} for {url}") from exc
         except BotoCoreError as exc:
             # Timeouts and connection errors.
             faults += 1
             if faults < SERVICE_FAULT_ATTEMPTS:
                 continue
-            raise AnalysisFailedError(f"DetectCustomLabels did not answer for {_url(image)}: {exc}") from exc
+            raise AnalysisFailedError(f"DetectCustomLabels did not answer for {url}: {exc}") from exc
         latency_ms = (time.perf_counter() - started) * 1000
+        model.tally.model_latency(latency_ms)
         return Labels(custom_labels=list(response["CustomLabels"]), latency_ms=latency_ms)
 
 
-def _is_service_fault(error: ClientError) -> bool:
-    status: int = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-    return status >= 500
-
-
 def _object_exists(image: ObjectEvent, s3: S3Client) -> bool:
-    """Rekognition answers InvalidS3ObjectException both for a missing object and for one it may not read
-    (the function's role, a KMS key). Only the first is a problem of the image; S3 tells them apart.
-    Any other answer from S3 (403 included) propagates and fails the record."""
+    """InvalidS3ObjectException means a missing object or one Rekognition may not read (the role, a KMS
+    key); only the first is a problem of the image. Any other answer from S3 (403 too) fails the record."""
     try:
         if image.version_id is None:
             s3.head_object(Bucket=image.bucket, Key=image.key)
@@ -161,7 +154,3 @@ def _object_exists(image: ObjectEvent, s3: S3Client) -> bool:
             return False
         raise
     return True
-
-
-def _url(image: ObjectEvent) -> str:
-    return f"s3://{image.bucket}/{image.key}"

@@ -9,20 +9,22 @@ fails, and it comes back at once (settle.py): the event source mapping reports b
 from __future__ import annotations
 
 import asyncio
+import functools
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Final
 
+import boto3
 from aws_lambda_powertools.utilities.batch import (
     AsyncBatchProcessor,
     EventType,
     async_process_partial_response,
 )
+from botocore.config import Config
 
-from analyze_image.analysis import OutOfTimeError
-from analyze_image.clients import rekognition_client, s3_client, sqs_client
+from analyze_image.analysis import CustomLabelsApi, ModelAccess, OutOfTimeError
 from analyze_image.notification import InvalidNotificationError
 from analyze_image.pacing import CallPacer, Deadline
-from analyze_image.processing import BatchTally, ModelAccess, process_message
+from analyze_image.processing import BatchTally, process_message
 from analyze_image.result import ResultKeyTooLongError
 from analyze_image.settings import get_settings
 from analyze_image.settle import Queues, come_back_now, dead_letter, retry_later
@@ -32,19 +34,41 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sqs import SQSClient
 
 # A started image needs one model call (10 s read timeout), its result write and, at worst, a retry message:
 # no call starts later than this before the function timeout.
 DEADLINE_MARGIN_SECONDS: Final = 15
-# A thread per record, for batches of up to ten (the mapping's BatchSize is 2): a model call that takes longer
-# than the pace does not hold back the next record's call.
+# No SDK retries: analysis.py paces the calls and retries throttling at the model's capacity, where the SDK's
+# back-off would slow the client far below what the model admits. Timeouts are far below botocore's 60 s
+# default, which equals the function timeout: one hung call must fail one image, not time out the batch.
+_REKOGNITION_CONFIG = Config(connect_timeout=2, read_timeout=10, retries={"total_max_attempts": 1})
+# A thread per record, for batches of up to ten (the mapping's BatchSize is 2).
 _ANALYSTS = ThreadPoolExecutor(max_workers=10, thread_name_prefix="analyst")
 _NO_RETRY_CAN_FIX: Final = (InvalidNotificationError, ResultKeyTooLongError)
-
 # This execution environment's pace, kept across its invocations.
 _PACER = CallPacer()
 # Every record fails alone; a batch whose records all ran out of time is not an error of the function.
 processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+# Built on first use, not at import, so that the local stack and the tests can point the SDK elsewhere first
+# (both call `cache_clear()` then); later invocations reuse the clients and their connections.
+@functools.cache
+def rekognition_client() -> CustomLabelsApi:
+    client: CustomLabelsApi = boto3.client("rekognition", config=_REKOGNITION_CONFIG)
+    return client
+
+
+@functools.cache
+def s3_client() -> S3Client:
+    return boto3.client("s3")
+
+
+@functools.cache
+def sqs_client() -> SQSClient:
+    return boto3.client("sqs")
 
 
 def handle_record(record: SQSRecord, model: ModelAccess) -> None:
@@ -72,20 +96,14 @@ def handle_record(record: SQSRecord, model: ModelAccess) -> None:
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     # A configuration fault fails the whole invocation, loudly, before any record is touched.
     get_settings()
-    model = ModelAccess(
-        client=rekognition_client(),
-        pacer=_PACER,
-        deadline=Deadline.before_timeout(
-            context.get_remaining_time_in_millis(), margin_seconds=DEADLINE_MARGIN_SECONDS
-        ),
-        tally=BatchTally(),
-    )
+    remaining_ms = context.get_remaining_time_in_millis()
+    deadline = Deadline.before_timeout(remaining_ms, margin_seconds=DEADLINE_MARGIN_SECONDS)
+    tally = BatchTally()
+    model = ModelAccess(client=rekognition_client(), pacer=_PACER, deadline=deadline, tally=tally)
 
     async def analyze(record: SQSRecord) -> None:
         await asyncio.get_running_loop().run_in_executor(_ANALYSTS, handle_record, record, model)
 
-    response = async_process_partial_response(
-        event=event, record_handler=analyze, processor=processor, context=context
-    )
-    model.tally.publish(metrics)
+    response = async_process_partial_response(event, analyze, processor, context)
+    tally.publish(metrics)
     return response

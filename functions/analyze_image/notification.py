@@ -1,7 +1,9 @@
 """Reading the S3 event notification carried in the body of an image-queue message.
 
-S3 URL-encodes object keys in notifications (a space as '+', a literal '+' as %2B, non-ASCII as UTF-8 %XX),
-so every key is decoded here, once; the rest of the function only sees real keys.
+Powertools' S3 event classes and parser models do not fit: neither knows S3's s3:TestEvent, the classes decode
+only the first record's key and check nothing, and the models require fields that S3-compatible stores (the
+local stack's among them) leave out. S3 URL-encodes keys (a space as '+', a literal '+' as %2B, non-ASCII as
+UTF-8 %XX): they are decoded here, once, so that the rest of the function only sees real keys.
 """
 
 from __future__ import annotations
@@ -15,11 +17,8 @@ TEST_EVENT: Final = "s3:TestEvent"
 
 
 class InvalidNotificationError(ValueError):
-    """The message is not an S3 notification this function may act on.
-
-    No retry can fix it: the message goes to the dead-letter queue at once, with this reason, where someone
-    can look at it, instead of being dropped.
-    """
+    """The message is not an S3 notification this function may act on: no retry can fix it, so it goes to the
+    dead-letter queue at once, with this reason, instead of being dropped."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,12 +39,8 @@ class ObjectEvent:
 
 
 def parse_notification(body: str, *, expected_bucket: str) -> list[ObjectEvent]:
-    """The object events of one message body, in the order S3 listed them.
-
-    The s3:TestEvent that S3 sends when notifications are configured carries no object: it yields an empty
-    list, and it is the only body that does (a notification with no records is rejected).
-    Every record is checked before any is returned, so a message is acted on whole or rejected whole.
-    """
+    """The object events of one message body, in the order S3 listed them; none for the s3:TestEvent (and
+    only for it). Every record is checked first, so a message is acted on whole or rejected whole."""
     try:
         payload = json.loads(body)
     except json.JSONDecodeError as exc:

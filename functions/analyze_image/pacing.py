@@ -1,18 +1,11 @@
 """How often one execution environment may call the model, and until when an invocation may start calls.
 
-A Custom Labels model serves a whole number T of DetectCustomLabels calls a second per inference unit
-(TpsPerInferenceUnit) and throttles the rest. Execution environments cannot see each other, so their calls
-fall at unrelated moments. They share a model of U units without a refusal when each starts at most one call a
-second and there are at most T x U of them: when any call arrives, each other environment has started at most
-one call in the second before it, and this one none, so the model has admitted at most T x U - 1 calls in that
-second. An environment that paced at a fraction of a unit instead (T / 2 calls a second, say) has no such
-bound: two or three of its calls fall in one second, and whether the model refuses depends on where the
-others' fell (on a model that admits T calls in any second, about one call in six was refused that way;
-docs/PERFORMANCE.md).
-
-So each environment starts its calls CALL_INTERVAL_SECONDS apart, never closer, not even after a pause, and
-the batch run gives the consumer T x U concurrent invocations ("Invocations For Inference Units" in
-statemachine/batch_run.asl.json). The pace lives at module level, in the environment, so that it holds across
+A Custom Labels model serves T calls a second per inference unit and throttles the rest. Environments cannot
+see each other, so their calls fall at unrelated moments. Still, when each of at most T x U environments
+starts at most one call a second (the batch run's "Invocations For Inference Units"), U units refuse none:
+when any call arrives, each other environment has started at most one call in the second before it, and this
+one none, so at most T x U - 1 calls came first. Pacing at a fraction of a unit has no such bound (about one
+call in six was refused that way, docs/PERFORMANCE.md). The pace lives at module level so that it holds across
 the environment's invocations.
 """
 
@@ -29,21 +22,17 @@ from typing import Final
 CALL_INTERVAL_SECONDS: Final = 1.02
 
 Clock = Callable[[], float]
-Sleep = Callable[[float], None]
 
 
 class CallPacer:
-    """Starts calls at least `interval` seconds apart; thread-safe.
-
-    Each call reserves the next free slot; a caller that would have to wait past `deadline` reserves nothing.
-    """
+    """Starts calls at least `interval` seconds apart, never closer, not even after a pause; thread-safe."""
 
     def __init__(
         self,
         interval: float = CALL_INTERVAL_SECONDS,
         *,
         clock: Clock = time.monotonic,
-        sleep: Sleep = time.sleep,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if interval <= 0:
             raise ValueError(f"the interval must be positive, not {interval}")
@@ -54,7 +43,7 @@ class CallPacer:
         self._next_slot = float("-inf")
 
     def acquire(self, deadline: float) -> bool:
-        """Wait for a slot; False, without waiting, when the next slot comes after `deadline`."""
+        """Wait for the next free slot; False, reserving nothing, when it comes after `deadline`."""
         with self._lock:
             now = self._clock()
             start = max(self._next_slot, now)
@@ -68,10 +57,10 @@ class CallPacer:
 
 @dataclass(frozen=True, slots=True)
 class Deadline:
-    """When an invocation starts its last model call, so that it never outlives its timeout."""
+    """When an invocation starts its last model call (on the pacer's clock), so that it never outlives its
+    timeout."""
 
     at: float
-    """On the clock of the pacer (time.monotonic)."""
 
     @classmethod
     def before_timeout(

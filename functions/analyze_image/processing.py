@@ -5,20 +5,18 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from analyze_image.analysis import CustomLabelsApi, ImageProblem, detect_custom_labels
+from analyze_image.analysis import Labels, ModelAccess, detect_custom_labels
 from analyze_image.notification import ObjectEvent, parse_notification
 from analyze_image.result import (
     CONTENT_TYPE,
+    ErrorInfo,
     ImageInfo,
-    ResultDocument,
-    error_result,
-    ok_result,
+    result_document,
     result_key,
     to_json_bytes,
 )
@@ -28,7 +26,6 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.metrics import Metrics
     from mypy_boto3_s3 import S3Client
 
-    from analyze_image.pacing import CallPacer, Deadline
     from analyze_image.settings import Settings
 
 
@@ -37,8 +34,8 @@ def _utc_now() -> datetime:
 
 
 class BatchTally:
-    """What one invocation's records met, counted from their threads and published once as metrics from the
-    handler's (Powertools' Metrics object is not made for concurrent use)."""
+    """What one invocation's records met, counted from their threads and published once from the handler's
+    (Powertools' Metrics is not made for concurrent use)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -60,16 +57,6 @@ class BatchTally:
             metrics.add_metric(name="ModelLatency", unit=MetricUnit.Milliseconds, value=milliseconds)
 
 
-@dataclass(frozen=True, slots=True)
-class ModelAccess:
-    """How an invocation reaches the model: the client, the environment's pace, the time left, the tally."""
-
-    client: CustomLabelsApi
-    pacer: CallPacer
-    deadline: Deadline
-    tally: BatchTally
-
-
 def process_message(
     body: str,
     *,
@@ -81,12 +68,8 @@ def process_message(
 ) -> None:
     """Analyze every image the message announces and write one result per image.
 
-    Raises when the message cannot be answered whole (settle.py decides what becomes of it):
-    InvalidNotificationError when it is not a notification this function may act on and ResultKeyTooLongError
-    when an image's result key would exceed S3's limit (no retry can fix either), AnalysisFailedError when the
-    model could not answer and botocore's errors when the result cannot be written (both worth a retry), and
-    OutOfTimeError when the invocation ran out of time first. Results already written for earlier images of
-    the same message are simply rewritten on redelivery.
+    Raises when the message cannot be answered whole; settle.py decides what becomes of it. Results already
+    written for earlier images of the message are rewritten on redelivery.
     """
     events = parse_notification(body, expected_bucket=settings.image_bucket)
     # Only S3's s3:TestEvent parses to no events (parse_notification rejects an empty Records list).
@@ -96,17 +79,9 @@ def process_message(
         reason = _ignore_reason(event, settings)
         if reason is None:
             _analyze(event, message_id=message_id, settings=settings, model=model, s3=s3, clock=clock)
-        else:
-            logger.info(
-                "ignored",
-                extra={
-                    "messageId": message_id,
-                    "reason": reason,
-                    "eventName": event.event_name,
-                    "bucket": event.bucket,
-                    "key": event.key,
-                },
-            )
+            continue
+        seen = {"eventName": event.event_name, "bucket": event.bucket, "key": event.key}
+        logger.info("ignored", extra={"messageId": message_id, "reason": reason, **seen})
 
 
 def _ignore_reason(event: ObjectEvent, settings: Settings) -> str | None:
@@ -138,63 +113,29 @@ def _analyze(
         event,
         project_version_arn=settings.project_version_arn,
         min_confidence=settings.min_confidence,
-        rekognition=model.client,
+        model=model,
         s3=s3,
-        pacer=model.pacer,
-        deadline=model.deadline,
-        tally=model.tally,
     )
-    image = ImageInfo(
-        bucket=event.bucket, key=event.key, versionId=event.version_id, eTag=event.e_tag, size=event.size
-    )
-    if isinstance(outcome, ImageProblem):
-        document = error_result(
-            image=image,
-            project_version_arn=settings.project_version_arn,
-            min_confidence=settings.min_confidence,
-            code=outcome.code,
-            message=outcome.message,
-            analyzed_at=clock(),
-        )
-        _write(s3, bucket=event.bucket, key=key, document=document)
-        # Counted once the result exists, so that a failed write and its retry do not count twice.
-        model.tally.add("ImageErrors")
-        logger.warning(
-            "image error",
-            extra={
-                "messageId": message_id,
-                "bucket": event.bucket,
-                "key": event.key,
-                "resultKey": key,
-                "errorCode": outcome.code,
-                "errorMessage": outcome.message,
-            },
-        )
-        return
-    model.tally.model_latency(outcome.latency_ms)
-    document = ok_result(
-        image=image,
+    document = result_document(
+        image=ImageInfo(
+            bucket=event.bucket, key=event.key, versionId=event.version_id, eTag=event.e_tag, size=event.size
+        ),
         project_version_arn=settings.project_version_arn,
         min_confidence=settings.min_confidence,
-        custom_labels=outcome.custom_labels,
         analyzed_at=clock(),
+        custom_labels=outcome.custom_labels if isinstance(outcome, Labels) else None,
+        error=None if isinstance(outcome, Labels) else ErrorInfo(code=outcome.code, message=outcome.message),
     )
-    _write(s3, bucket=event.bucket, key=key, document=document)
+    s3.put_object(Bucket=event.bucket, Key=key, Body=to_json_bytes(document), ContentType=CONTENT_TYPE)
+    # Counted once the result exists, so that a failed write and its retry do not count twice.
+    logged = {"messageId": message_id, "bucket": event.bucket, "key": event.key, "resultKey": key}
+    if not isinstance(outcome, Labels):
+        model.tally.add("ImageErrors")
+        logger.warning(
+            "image error", extra={**logged, "errorCode": outcome.code, "errorMessage": outcome.message}
+        )
+        return
     model.tally.add("ImagesAnalyzed")
     model.tally.add("LabelsFound", len(outcome.custom_labels))
-    logger.info(
-        "analyzed",
-        extra={
-            "messageId": message_id,
-            "bucket": event.bucket,
-            "key": event.key,
-            "versionId": event.version_id,
-            "resultKey": key,
-            "labels": len(outcome.custom_labels),
-            "latencyMs": round(outcome.latency_ms, 1),
-        },
-    )
-
-
-def _write(s3: S3Client, *, bucket: str, key: str, document: ResultDocument) -> None:
-    s3.put_object(Bucket=bucket, Key=key, Body=to_json_bytes(document), ContentType=CONTENT_TYPE)
+    answer = {"versionId": event.version_id, "labels": len(outcome.custom_labels)}
+    logger.info("analyzed", extra={**logged, **answer, "latencyMs": round(outcome.latency_ms, 1)})

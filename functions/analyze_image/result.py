@@ -52,52 +52,34 @@ class ResultDocument(TypedDict):
     error: ErrorInfo | None
 
 
-def ok_result(
+def result_document(
     *,
     image: ImageInfo,
     project_version_arn: str,
     min_confidence: float | None,
-    custom_labels: list[dict[str, Any]],
     analyzed_at: datetime,
+    custom_labels: list[dict[str, Any]] | None = None,
+    error: ErrorInfo | None = None,
 ) -> ResultDocument:
+    """An "ok" document, with the model's labels, or an "error" one, with the reason."""
+    if (custom_labels is None) == (error is None):
+        raise ValueError("a result has either custom labels or an error")
+    if analyzed_at.tzinfo is None:
+        raise ValueError("analyzedAt needs a timezone-aware datetime")
     return ResultDocument(
         schemaVersion=SCHEMA_VERSION,
-        status="ok",
+        status="ok" if error is None else "error",
         image=image,
         model=ModelInfo(projectVersionArn=project_version_arn),
         minConfidence=min_confidence,
         customLabels=custom_labels,
-        analyzedAt=_utc_iso8601(analyzed_at),
-        error=None,
-    )
-
-
-def error_result(
-    *,
-    image: ImageInfo,
-    project_version_arn: str,
-    min_confidence: float | None,
-    code: str,
-    message: str,
-    analyzed_at: datetime,
-) -> ResultDocument:
-    return ResultDocument(
-        schemaVersion=SCHEMA_VERSION,
-        status="error",
-        image=image,
-        model=ModelInfo(projectVersionArn=project_version_arn),
-        minConfidence=min_confidence,
-        customLabels=None,
-        analyzedAt=_utc_iso8601(analyzed_at),
-        error=ErrorInfo(code=code, message=message),
+        analyzedAt=analyzed_at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        error=error,
     )
 
 
 def result_key(image_key: str, *, input_prefix: str, results_prefix: str) -> str:
-    """`<results_prefix><image key relative to input_prefix>.json`.
-
-    The same image always maps to the same key, so a redelivered message rewrites its result instead of
-    adding one."""
+    """`<results_prefix><key relative to input_prefix>.json`: a redelivered message rewrites its result."""
     if not image_key.startswith(input_prefix):
         raise ValueError(f"image key {image_key!r} is not under the input prefix {input_prefix!r}")
     key = f"{results_prefix}{image_key.removeprefix(input_prefix)}.json"
@@ -115,9 +97,3 @@ def result_key(image_key: str, *, input_prefix: str, results_prefix: str) -> str
 def to_json_bytes(document: ResultDocument) -> bytes:
     # Indented and unescaped: the people who uploaded the images read these files, keys in their own script.
     return json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8")
-
-
-def _utc_iso8601(moment: datetime) -> str:
-    if moment.tzinfo is None:
-        raise ValueError("analyzedAt needs a timezone-aware datetime")
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -81,22 +81,20 @@ def _parse_retry_delay(raw: str) -> int:
 def _parse_min_confidence(raw: str) -> float | None:
     if raw.strip() == "":
         return None
+    problem = f"MIN_CONFIDENCE must be a number from 0 to 100, got {raw!r}"
     try:
         value = float(raw)
     except ValueError as exc:
-        raise SettingsError(f"MIN_CONFIDENCE must be a number from 0 to 100, got {raw!r}") from exc
+        raise SettingsError(problem) from exc
     # Checked here so that Rekognition never answers InvalidParameterException because of it: that answer
     # is read as a problem of the image (see analysis.py). The comparison also rejects NaN.
     if not 0 <= value <= 100:
-        raise SettingsError(f"MIN_CONFIDENCE must be a number from 0 to 100, got {raw!r}")
+        raise SettingsError(problem)
     return value
 
 
 @functools.cache
 def get_settings() -> Settings:
-    """The settings of this execution environment, parsed on first use rather than at import.
-
-    Code that changes the environment between calls in one process (tests, the local stack) calls
-    `get_settings.cache_clear()` afterwards.
-    """
+    """Parsed on first use, not at import; code that changes the environment in one process (tests, the local
+    stack) calls `get_settings.cache_clear()` afterwards."""
     return Settings.from_env(os.environ)

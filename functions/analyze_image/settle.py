@@ -1,10 +1,9 @@
 """What becomes of a message whose images were not all answered: retried later, dead-lettered, back now.
 
-- An image that failed for a reason outside it (the model not running, a service fault, a permission) is
-  retried after a delay of its own: the message goes back on the image queue with SQS's DelaySeconds and an
-  attempt count, and the copy the function received is deleted. Delayed messages are not "waiting" for the
-  batch run, so a run never keeps the model running for a retry it cannot use yet; the retry is a later poll's
-  or a later run's. The delay doubles per attempt and the fifth failure dead-letters the message.
+- An image that failed for a reason outside it (the model not running, a service fault, a permission) goes
+  back on the image queue with SQS's DelaySeconds and an attempt count; the received copy is deleted. A
+  delayed message does not count as waiting, so no run keeps the model running for a retry it cannot use yet.
+  The delay doubles per attempt and the fifth failure dead-letters the message.
 - A message no retry can fix (not an S3 notification of this bucket, a result key over S3's limit) goes to the
   dead-letter queue at once, with its reason in a message attribute.
 - An image the invocation had no time left for comes back at once: a batch item failure, made visible again.
@@ -33,6 +32,7 @@ MAX_RETRY_DELAY_SECONDS: Final = 300
 MAX_ATTEMPTS: Final = 5
 ATTEMPT_ATTRIBUTE: Final = "labelbatch-attempt"
 FAILURE_ATTRIBUTE: Final = "labelbatch-failure"
+# The first message's ID follows the image through its retries to the dead-letter queue.
 FIRST_MESSAGE_ATTRIBUTE: Final = "labelbatch-first-message-id"
 
 
@@ -66,21 +66,15 @@ def retry_later(
         return "dead-lettered"
     delay = retry_delay_seconds(attempt, first_delay=first_delay)
     # Logged first, so that the reason is known even should the message fail to go back.
-    logger.warning(
-        "message failed",
-        extra={
-            "messageId": record.message_id,
-            "reason": reason,
-            "attempt": attempt,
-            "retryAfterSeconds": delay,
-        },
-    )
-    attributes = _carried_attributes(record) | {ATTEMPT_ATTRIBUTE: _number(attempt + 1)}
+    retry = {"reason": reason, "attempt": attempt, "retryAfterSeconds": delay}
+    logger.warning("message failed", extra={"messageId": record.message_id, **retry})
+    next_attempt = _string(str(attempt + 1), data_type="Number")
+    carried = _first_message(record) | {ATTEMPT_ATTRIBUTE: next_attempt}
     queues.sqs.send_message(
         QueueUrl=queues.image_queue_url,
         MessageBody=record.body,
         DelaySeconds=delay,
-        MessageAttributes=attributes,
+        MessageAttributes=carried,
     )
     return "retried"
 
@@ -89,9 +83,7 @@ def dead_letter(record: SQSRecord, queues: Queues, *, reason: str) -> None:
     logger.error(
         "message failed", extra={"messageId": record.message_id, "reason": reason, "deadLettered": True}
     )
-    attributes = _carried_attributes(record) | {
-        FAILURE_ATTRIBUTE: {"DataType": "String", "StringValue": reason},
-    }
+    attributes = _first_message(record) | {FAILURE_ATTRIBUTE: _string(reason)}
     queues.sqs.send_message(
         QueueUrl=queues.dead_letter_queue_url, MessageBody=record.body, MessageAttributes=attributes
     )
@@ -108,10 +100,9 @@ def come_back_now(record: SQSRecord, queues: Queues) -> None:
         logger.warning("message not made visible", extra={"messageId": record.message_id, "reason": str(exc)})
 
 
-def _carried_attributes(record: SQSRecord) -> dict[str, MessageAttributeValueTypeDef]:
-    """The first message's ID, which follows the image through its retries to the dead-letter queue."""
+def _first_message(record: SQSRecord) -> dict[str, MessageAttributeValueTypeDef]:
     first_id = _attribute(record, FIRST_MESSAGE_ATTRIBUTE) or record.message_id
-    return {FIRST_MESSAGE_ATTRIBUTE: {"DataType": "String", "StringValue": first_id}}
+    return {FIRST_MESSAGE_ATTRIBUTE: _string(first_id)}
 
 
 def _attribute(record: SQSRecord, name: str) -> str | None:
@@ -120,5 +111,5 @@ def _attribute(record: SQSRecord, name: str) -> str | None:
     return attribute.string_value if attribute is not None else None
 
 
-def _number(value: int) -> MessageAttributeValueTypeDef:
-    return {"DataType": "Number", "StringValue": str(value)}
+def _string(value: str, data_type: str = "String") -> MessageAttributeValueTypeDef:
+    return {"DataType": data_type, "StringValue": value}

@@ -1,9 +1,8 @@
 """The run lock: one DynamoDB item naming the batch run that currently works, which the reaper shares.
 
-A batch run takes the lock with a conditional write when it starts and gives it back when it ends. The
-reaper takes it too before it acts, so that it never stops a model a live run uses; and it gives back the lock
-of a run that died holding it (stopped from outside, or failed where its own switch-off could not run), which
-would otherwise make every later run skip.
+A batch run takes it with a conditional write when it starts and gives it back when it ends. The reaper takes
+it before it acts, so that it never stops a model a live run uses, and so gives back the lock of a run that
+died holding it, which would otherwise make every later run skip.
 """
 
 from __future__ import annotations
@@ -22,14 +21,10 @@ NO_OWNER: Final = "none"
 LOCK_KEY: Final = {"pk": {"S": "batch-run"}}
 # A reaper's hold expires on its own: after its function timeout it cannot be alive.
 REAPER_HOLD: Final = timedelta(minutes=2)
-_EXECUTION_ARN_PREFIX: Final = "arn:"
 
 
 class LockApi(Protocol):
-    """The DynamoDB operations the lock needs: botocore's client, or a stand-in in tests."""
-
     def get_item(self, **request: Any) -> Mapping[str, Any]: ...
-
     def update_item(self, **request: Any) -> Mapping[str, Any]: ...
 
 
@@ -37,10 +32,6 @@ class LockApi(Protocol):
 class Holder:
     owner: str
     expires_at: str | None
-
-    @property
-    def is_run(self) -> bool:
-        return self.owner.startswith(_EXECUTION_ARN_PREFIX)
 
 
 class RunLock:
@@ -59,30 +50,39 @@ class RunLock:
         """Whether `holder` may still act: a run still RUNNING, or a reaper whose hold has not expired."""
         if holder.owner == NO_OWNER:
             return False
-        if holder.is_run:
-            try:
-                status = sfn.describe_execution(executionArn=holder.owner)["status"]
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
-                    return False
-                raise
-            return bool(status == "RUNNING")
-        return holder.expires_at is not None and holder.expires_at > self._timestamp(self._now())
+        # A run holds the lock by its execution ARN, a reaper as "reaper:<request ID>".
+        if not holder.owner.startswith("arn:"):
+            return holder.expires_at is not None and holder.expires_at > _timestamp(self._now())
+        try:
+            return bool(sfn.describe_execution(executionArn=holder.owner)["status"] == "RUNNING")
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
+                return False
+            raise
 
     def take(self, over: Holder, *, as_owner: str) -> bool:
         """Take the lock from `over` (as last read); False when someone else changed it meanwhile."""
+        expires = _timestamp(self._now() + REAPER_HOLD)
+        return self._update(
+            "SET #owner = :me, expiresAt = :expires",
+            "attribute_not_exists(#owner) OR #owner = :seen",
+            {":me": as_owner, ":seen": over.owner, ":expires": expires},
+        )
+
+    def release(self, owner: str) -> None:
+        """Give the lock back, if `owner` still holds it."""
+        self._update("SET #owner = :none REMOVE expiresAt", "#owner = :me", {":me": owner, ":none": NO_OWNER})
+
+    def _update(self, update: str, condition: str, values: dict[str, str]) -> bool:
+        """Write the lock item if `condition` holds; False when it no longer does."""
         try:
             self._dynamodb.update_item(
                 TableName=self._table,
                 Key=LOCK_KEY,
-                UpdateExpression="SET #owner = :me, expiresAt = :expires",
-                ConditionExpression="attribute_not_exists(#owner) OR #owner = :seen",
+                UpdateExpression=update,
+                ConditionExpression=condition,
                 ExpressionAttributeNames={"#owner": "owner"},
-                ExpressionAttributeValues={
-                    ":me": {"S": as_owner},
-                    ":seen": {"S": over.owner},
-                    ":expires": {"S": self._timestamp(self._now() + REAPER_HOLD)},
-                },
+                ExpressionAttributeValues={name: {"S": value} for name, value in values.items()},
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
@@ -90,22 +90,7 @@ class RunLock:
             raise
         return True
 
-    def release(self, owner: str) -> None:
-        """Give the lock back, if `owner` still holds it."""
-        try:
-            self._dynamodb.update_item(
-                TableName=self._table,
-                Key=LOCK_KEY,
-                UpdateExpression="SET #owner = :none REMOVE expiresAt",
-                ConditionExpression="#owner = :me",
-                ExpressionAttributeNames={"#owner": "owner"},
-                ExpressionAttributeValues={":me": {"S": owner}, ":none": {"S": NO_OWNER}},
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
 
-    @staticmethod
-    def _timestamp(moment: datetime) -> str:
-        # The format of Step Functions' $$.State.EnteredTime, which the batch run compares it with.
-        return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def _timestamp(moment: datetime) -> str:
+    # The format of Step Functions' $$.State.EnteredTime, which the batch run compares it with.
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

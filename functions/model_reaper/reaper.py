@@ -1,13 +1,10 @@
 """Deciding whether a model was abandoned by a batch run, and stopping it if so.
 
-A batch run writes the model-start marker (an SSM parameter) just before it starts the model and writes
-"none" just after it stops it. A marker other than "none" on a RUNNING model therefore means a run of this
-stack started the model. When no run holds the run lock and no image is waiting, nobody will ever stop that
-model: the reaper, holding the lock itself so that no run starts using the model meanwhile, disables the
-consumer, stops the model and clears the marker. A marker left by a dead run whose model is at rest (stopped
-by hand, say, or failed to start) is cleared too, so that a model someone starts later is never taken for that
-run's. In every other case it leaves the model alone; either way it gives back the lock of a run that died
-holding it.
+A batch run sets the model-start marker (an SSM parameter) just before it starts the model and resets it to
+"none" just after it stops it. A marked RUNNING model with no run holding the run lock and no image waiting
+would never be stopped: the reaper, holding the lock so that no run starts using the model meanwhile,
+disables the consumer, stops the model and clears the marker. A dead run's marker on a model at rest is
+cleared too, so that a model someone starts later is never taken for that run's.
 """
 
 from __future__ import annotations
@@ -18,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 from botocore.exceptions import ClientError
 
-from model_reaper.lock import LockApi, RunLock
+from model_reaper.lock import NO_OWNER, LockApi, RunLock
 from observability import logger
 
 if TYPE_CHECKING:
@@ -28,7 +25,6 @@ if TYPE_CHECKING:
 
     from model_reaper.settings import Settings
 
-NO_OWNER: Final = "none"
 # Images the model is needed for: visible and in flight. Delayed messages wait out a retry delay (the batch
 # run's definition counts the same two).
 WAITING_ATTRIBUTES: Final = ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible")
@@ -39,22 +35,15 @@ _CONSUMER_OFF_STATES: Final = frozenset({"Disabled", "Disabling"})
 # Lambda answers these while another change of the mapping is in flight.
 _MAPPING_BUSY_CODES: Final = frozenset({"ResourceInUseException", "ResourceConflictException"})
 
-Action = Literal["reaped", "none"]
 
-
+# The Rekognition and SSM operations the reaper calls (there are no boto3 stubs for these services here).
 class ModelApi(Protocol):
-    """The Rekognition operations the reaper calls: botocore's client, or a stand-in in tests."""
-
     def describe_project_versions(self, **request: Any) -> Mapping[str, Any]: ...
-
     def stop_project_version(self, **request: Any) -> Mapping[str, Any]: ...
 
 
 class ParameterApi(Protocol):
-    """The SSM Parameter Store operations the reaper calls."""
-
     def get_parameter(self, **request: Any) -> Mapping[str, Any]: ...
-
     def put_parameter(self, **request: Any) -> Mapping[str, Any]: ...
 
 
@@ -70,12 +59,9 @@ class AwsClients:
 
 @dataclass(frozen=True, slots=True)
 class ReapOutcome:
-    action: Action
+    action: Literal["reaped", "none"]
     # Why, in a word an operator can search the logs for.
     reason: str
-
-    def as_dict(self) -> dict[str, str]:
-        return {"action": self.action, "reason": self.reason}
 
 
 class ConsumerBusyError(RuntimeError):
@@ -104,28 +90,28 @@ def reap_abandoned_model(settings: Settings, clients: AwsClients, *, reaper_id: 
 
 
 def _reap_under_lock(settings: Settings, clients: AwsClients) -> ReapOutcome:
-    marker = read_marker(clients.ssm, settings.marker_parameter_name)
+    marker = clients.ssm.get_parameter(Name=settings.marker_parameter_name)["Parameter"]["Value"]
     if marker == NO_OWNER:
         return _leave_alone("model-not-started-by-a-run", marker=marker)
-
-    status = model_status(clients.rekognition, settings)
+    status = _model_status(clients.rekognition, settings)
     if status not in _MODEL_IN_MOTION:
-        clear_marker(clients.ssm, settings.marker_parameter_name)
+        _clear_marker(clients.ssm, settings)
         logger.info("cleared a stale start marker", extra={"startedBy": marker, "modelStatus": status})
         return ReapOutcome(action="none", reason="stale-marker-cleared")
     if status != "RUNNING":
         # STARTING: a start that outlived its run is stopped once RUNNING; STOPPING: on its way to rest.
         return _leave_alone("model-not-running", marker=marker, modelStatus=status)
-
-    waiting = images_waiting(clients.sqs, settings.image_queue_url)
+    queue = clients.sqs.get_queue_attributes(
+        QueueUrl=settings.image_queue_url, AttributeNames=[*WAITING_ATTRIBUTES]
+    )
+    waiting = sum(int(queue["Attributes"].get(name, "0")) for name in WAITING_ATTRIBUTES)
     if waiting > 0:
         # The next run uses the model, and stops it, instead of starting it again.
         return _leave_alone("images-waiting", marker=marker, waiting=waiting)
-
-    disable_consumer(clients.lambda_, settings.event_source_mapping_id)
+    _disable_consumer(clients.lambda_, settings.event_source_mapping_id)
     clients.rekognition.stop_project_version(ProjectVersionArn=settings.project_version_arn)
     # Cleared only once the stop is accepted, as a run does: a failed stop leaves the marker to the next tick.
-    clear_marker(clients.ssm, settings.marker_parameter_name)
+    _clear_marker(clients.ssm, settings)
     logger.warning(
         "stopped a model abandoned by a batch run",
         extra={"startedBy": marker, "projectVersionArn": settings.project_version_arn},
@@ -133,42 +119,25 @@ def _reap_under_lock(settings: Settings, clients: AwsClients) -> ReapOutcome:
     return ReapOutcome(action="reaped", reason="abandoned-by-run")
 
 
-def read_marker(ssm: ParameterApi, parameter_name: str) -> str:
-    response = ssm.get_parameter(Name=parameter_name)
-    value: str = response["Parameter"]["Value"]
-    return value
+def _clear_marker(ssm: ParameterApi, settings: Settings) -> None:
+    ssm.put_parameter(Name=settings.marker_parameter_name, Value=NO_OWNER, Type="String", Overwrite=True)
 
 
-def clear_marker(ssm: ParameterApi, parameter_name: str) -> None:
-    ssm.put_parameter(Name=parameter_name, Value=NO_OWNER, Type="String", Overwrite=True)
-
-
-def model_status(rekognition: ModelApi, settings: Settings) -> str:
+def _model_status(rekognition: ModelApi, settings: Settings) -> str:
+    arn = settings.project_version_arn
     response = rekognition.describe_project_versions(
         ProjectArn=settings.project_arn, VersionNames=[settings.version_name]
     )
     for description in response.get("ProjectVersionDescriptions", []):
-        if description.get("ProjectVersionArn") == settings.project_version_arn:
-            status: str = description["Status"]
-            return status
-    raise ModelNotFoundError(
-        f"project {settings.project_arn} has no model {settings.project_version_arn}: "
-        "check the stack parameters"
-    )
+        if description.get("ProjectVersionArn") == arn:
+            return str(description["Status"])
+    raise ModelNotFoundError(f"project {settings.project_arn} has no model {arn}: check the stack parameters")
 
 
-def images_waiting(sqs: SQSClient, queue_url: str) -> int:
-    response = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=list(WAITING_ATTRIBUTES))
-    attributes = response["Attributes"]
-    return sum(int(attributes.get(name, "0")) for name in WAITING_ATTRIBUTES)
-
-
-def disable_consumer(lambda_: LambdaClient, mapping_id: str) -> None:
+def _disable_consumer(lambda_: LambdaClient, mapping_id: str) -> None:
     try:
-        state = lambda_.get_event_source_mapping(UUID=mapping_id).get("State", "")
-        if state in _CONSUMER_OFF_STATES:
-            return
-        lambda_.update_event_source_mapping(UUID=mapping_id, Enabled=False)
+        if lambda_.get_event_source_mapping(UUID=mapping_id).get("State", "") not in _CONSUMER_OFF_STATES:
+            lambda_.update_event_source_mapping(UUID=mapping_id, Enabled=False)
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in _MAPPING_BUSY_CODES:
             raise ConsumerBusyError(

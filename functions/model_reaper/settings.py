@@ -57,8 +57,5 @@ class Settings:
 
 @functools.cache
 def get_settings() -> Settings:
-    """The settings of this execution environment, parsed on first use rather than at import.
-
-    Code that changes the environment between calls in one process (tests) calls `get_settings.cache_clear()`.
-    """
+    """Parsed on first use, not at import; tests that change the environment call `cache_clear()`."""
     return Settings.from_env(os.environ)

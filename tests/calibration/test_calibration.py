@@ -14,9 +14,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from labelbatch.local.stack import LocalStack
 from labelbatch.planning.calibration import (
     EMPTY_READINGS_TO_END,
+    CalibrationStack,
     LocalSettings,
     MachineTimings,
     calibration_stack,
@@ -29,12 +29,14 @@ SETTINGS = LocalSettings(empty_readings_to_end=EMPTY_READINGS_TO_END)
 
 
 @pytest.fixture(scope="module")
-def calibrated() -> Iterator[tuple[LocalStack, MachineTimings]]:
+def calibrated() -> Iterator[tuple[CalibrationStack, MachineTimings]]:
     with calibration_stack(SETTINGS) as stack:
-        yield stack, probe(stack)
+        yield stack, probe(stack, SETTINGS)
 
 
-def test_the_simulation_predicts_measured_model_time(calibrated: tuple[LocalStack, MachineTimings]) -> None:
+def test_the_simulation_predicts_measured_model_time(
+    calibrated: tuple[CalibrationStack, MachineTimings],
+) -> None:
     # Given this machine's timings, measured by the probe
     stack, timings = calibrated
     # When the scaled-down trickle, bursts and drop run on the local stack

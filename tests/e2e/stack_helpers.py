@@ -149,12 +149,16 @@ class StackUnderTest:
 
     def wait(self, execution_arn: str, timeout: float = RUN_TIMEOUT_SECONDS) -> Execution:
         sfn = self.client("stepfunctions")
-        _wait_until(
-            lambda: sfn.describe_execution(executionArn=execution_arn)["status"] != "RUNNING",
-            f"the end of {execution_arn}",
-            timeout,
-            interval=EXECUTION_POLL_SECONDS,
-        )
+        try:
+            _wait_until(
+                lambda: sfn.describe_execution(executionArn=execution_arn)["status"] != "RUNNING",
+                f"the end of {execution_arn}",
+                timeout,
+                interval=EXECUTION_POLL_SECONDS,
+            )
+        except pytest.fail.Exception as stuck:
+            # Where it is stuck: the states it entered last.
+            pytest.fail(f"{stuck}; its last states: {self.execution(execution_arn).entered[-8:]}")
         return self.execution(execution_arn)
 
     def execution(self, execution_arn: str) -> Execution:

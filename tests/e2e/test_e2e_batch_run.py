@@ -134,8 +134,8 @@ def test_images_uploaded_while_a_run_drains_are_processed_in_that_run(
     first_wave = stack.upload_samples(samples[:3], folder="first/")
     execution_arn = stack.start_run()
 
-    # When a second wave arrives once the model is running, while the run drains the queue
-    stack.wait_for_model("RUNNING")
+    # When a second wave arrives once the run has enabled the consumer, while it drains the queue
+    stack.wait_for_consumer("Enabled")
     second_wave = stack.upload_samples(samples[3:], folder="second/")
     assert stack.execution(execution_arn).status == "RUNNING"
     run = stack.wait(execution_arn)

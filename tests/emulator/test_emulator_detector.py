@@ -129,7 +129,7 @@ def test_a_palette_coloured_background_is_not_a_box() -> None:
     ImageDraw.Draw(image).rectangle((100, 100, 199, 199), fill=PALETTE["yellow"])
 
     # When boxes are detected, Then only the yellow box is found
-    assert [found.name for found in detect_boxes(image)] == ["yellow box"]
+    assert [found["Name"] for found in detect_boxes(image)] == ["yellow box"]
 
 
 def test_detection_is_deterministic(tmp_path: Path) -> None:

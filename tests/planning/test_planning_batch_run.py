@@ -14,7 +14,8 @@ from labelbatch.planning.model import Billing, ModelSpec
 MODEL = ModelSpec(
     tps_per_inference_unit=5.0, in_flight_seconds=0.0, start_seconds=600.0, start_spread_seconds=0.0
 )
-HOURLY = BatchRun()
+# The hand-worked figures below use one-minute polls.
+HOURLY = BatchRun(poll_seconds=60)
 
 
 def uploads(*times: float, horizon: float = DAY_SECONDS) -> Arrivals:
@@ -42,7 +43,7 @@ def test_one_image_waits_for_the_tick_the_start_and_one_poll() -> None:
 
 def test_two_empty_readings_cost_one_more_poll_interval() -> None:
     # The drain before issue 7 needed two empty readings in a row.
-    outcome = month(BatchRun(empty_readings_to_end=2), uploads(1.0))
+    outcome = month(BatchRun(poll_seconds=60, empty_readings_to_end=2), uploads(1.0))
     assert outcome.running_seconds == pytest.approx(120.0)
 
 
@@ -65,7 +66,7 @@ def test_a_backlog_drains_at_capacity_and_ends_at_the_next_reading() -> None:
 
 def test_the_drain_can_wait_as_long_as_its_backlog_needs() -> None:
     # The first reading waits 1,000 / 5 = 200 s instead of polling every 60 s, and finds the queue empty.
-    outcome = month(BatchRun(drain_wait_from_backlog=True), uploads(*([1.0] * 1000)))
+    outcome = month(BatchRun(poll_seconds=60, drain_wait_from_backlog=True), uploads(*([1.0] * 1000)))
     assert outcome.running_seconds == pytest.approx(200.0)
     assert (
         outcome.transitions
@@ -99,7 +100,7 @@ def test_ticks_during_a_run_are_skipped() -> None:
 
 def test_a_start_the_run_cannot_wait_for_fails_and_leaves_the_images() -> None:
     outcome = month(
-        BatchRun(max_start_polls=5),
+        BatchRun(poll_seconds=60, model_start_timeout_seconds=300),
         uploads(1.0),
         ModelSpec(start_seconds=600, start_spread_seconds=0, in_flight_seconds=0.0),
     )
@@ -110,7 +111,7 @@ def test_a_start_the_run_cannot_wait_for_fails_and_leaves_the_images() -> None:
 
 
 def test_a_drain_longer_than_the_run_allows_times_out() -> None:
-    outcome = month(BatchRun(max_drain_polls=2), uploads(*([1.0] * 1000)))
+    outcome = month(BatchRun(poll_seconds=60, max_run_seconds=120), uploads(*([1.0] * 1000)))
     # The first run stops after two readings (120 s, 600 images); the next tick's run drains the rest.
     assert outcome.runs == 2
     assert outcome.failed_runs == 1
@@ -184,6 +185,7 @@ def test_the_steps_around_the_drain_are_model_time_too() -> None:
     # 2 s from the fire to the start call, 5 s to switch the consumer on (the drain's clock starts then),
     # 3 s before it takes its first image, 4 s from the last reading to the stop call.
     policy = BatchRun(
+        poll_seconds=60,
         run_setup_seconds=2.0,
         consumer_enable_seconds=5.0,
         consumer_lag_seconds=3.0,
@@ -204,3 +206,13 @@ def test_an_image_in_flight_keeps_the_queue_from_reading_empty() -> None:
     outcome = month(HOURLY, uploads(1.0), slow)
     assert outcome.running_seconds == pytest.approx(120.0)
     assert outcome.latencies == pytest.approx((3600 + 600 + 70 - 1.0,))
+
+
+def test_a_long_drain_polls_less_often_as_the_definition_does() -> None:
+    # 4,000 images at 5 a second take 800 s; polls of 1 s pass 300 during the drain (the start took 10)
+    quick_start = ModelSpec(start_seconds=10.0, start_spread_seconds=0.0, in_flight_seconds=0.0)
+    outcome = month(BatchRun(poll_seconds=1), uploads(*([1.0] * 4000)), quick_start)
+    # Then the waits double after the 300th poll and every 50 after: 290 drain readings of 1 s, then 50 of
+    # 2 s and 50 of 4 s reach 590 s; the next 8-s waits pass the 800 s of work at 806 s.
+    assert outcome.runs == 1
+    assert outcome.running_seconds == pytest.approx(806.0)

@@ -11,8 +11,11 @@ import pytest
 from click.testing import CliRunner
 
 from labelbatch.cli import main
+from labelbatch.local.deploy.template import load_template
+from labelbatch.local.stack import TEMPLATE
 from labelbatch.planning.arrivals import Pattern, generate
 from labelbatch.planning.batch_run import BatchRun
+from labelbatch.planning.catalog import Deployment
 from labelbatch.planning.model import ModelSpec
 
 
@@ -77,3 +80,19 @@ def test_the_plan_command_stays_light() -> None:
     )
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert loaded.stdout.strip() == "[]"
+
+
+def test_plan_defaults_are_the_templates() -> None:
+    # Given the template's parameters
+    parameters = load_template(TEMPLATE)["Parameters"]
+    # Then `labelbatch plan` without options simulates the application as it deploys by default
+    deployed = Deployment().as_deployed()
+    assert deployed.poll_seconds == parameters["PollIntervalSeconds"]["Default"]
+    assert parameters["ScheduleExpression"]["Default"] == "rate(1 hour)" == plan_defaults()["schedule"]
+    assert deployed.schedule_seconds == 3600
+    assert deployed.inference_units == parameters["MinInferenceUnits"]["Default"]
+    assert ModelSpec().tps_per_inference_unit == float(parameters["TpsPerInferenceUnit"]["Default"])
+
+
+def plan_defaults() -> dict[str, object]:
+    return {parameter.name: parameter.default for parameter in main.commands["plan"].params}

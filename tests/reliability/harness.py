@@ -88,8 +88,8 @@ def model_labels(body: bytes) -> tuple[str, ...]:
     """What the emulated model answers for a valid image: its deterministic detector above the default
     threshold, as JSON strings (hashable, and compared exactly as the result document stores them)."""
     image = Image.open(io.BytesIO(body))
-    found = [box for box in detect_boxes(image) if box.confidence >= DEFAULT_MIN_CONFIDENCE]
-    return tuple(json.dumps(box.to_custom_label(), sort_keys=True) for box in found)
+    found = [label for label in detect_boxes(image) if label["Confidence"] >= DEFAULT_MIN_CONFIDENCE]
+    return tuple(json.dumps(label, sort_keys=True) for label in found)
 
 
 def ok(body: bytes) -> Expected:

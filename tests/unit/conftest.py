@@ -28,7 +28,7 @@ from botocore.validate import validate_parameters
 from moto import mock_aws
 
 from analyze_image import analysis, app
-from analyze_image.clients import rekognition_client, s3_client, sqs_client
+from analyze_image.app import rekognition_client, s3_client, sqs_client
 from analyze_image.pacing import CallPacer, Deadline
 from analyze_image.settings import get_settings
 from observability import logger, metrics

@@ -14,6 +14,7 @@ from analyze_image.analysis import (
     AnalysisFailedError,
     ImageProblem,
     Labels,
+    ModelAccess,
     OutOfTimeError,
     detect_custom_labels,
 )
@@ -33,9 +34,13 @@ ENDPOINT = "https://rekognition.us-east-1.amazonaws.com/"
 class CountingTally:
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
+        self.latencies_ms: list[float] = []
 
     def add(self, name: str, count: int = 1) -> None:
         self.counts[name] += count
+
+    def model_latency(self, milliseconds: float) -> None:
+        self.latencies_ms.append(milliseconds)
 
 
 def detect(
@@ -47,11 +52,13 @@ def detect(
         ObjectEvent("ObjectCreated:Put", BUCKET, KEY, version_id=None, e_tag=None, size=None),
         project_version_arn=PROJECT_VERSION_ARN,
         min_confidence=None,
-        rekognition=rekognition,
+        model=ModelAccess(
+            client=rekognition,
+            pacer=CallPacer(0.25, clock=clock.now, sleep=clock.sleep),
+            deadline=Deadline(at=deadline),
+            tally=tally if tally is not None else CountingTally(),
+        ),
         s3=s3,
-        pacer=CallPacer(0.25, clock=clock.now, sleep=clock.sleep),
-        deadline=Deadline(at=deadline),
-        tally=tally if tally is not None else CountingTally(),
     )
 
 
@@ -68,11 +75,12 @@ def test_throttling_is_asked_again_at_the_pace_until_the_model_answers(code, rek
     # When the image is analyzed
     outcome = detect(rekognition, clock, tally=tally)
 
-    # Then the calls go at the pace, the labels come back with the answered call's own latency, and each
-    # throttle is counted
+    # Then the calls go at the pace, the labels come back with the answered call's own latency, which is
+    # tallied, and each throttle is counted
     assert outcome == Labels(custom_labels=labels, latency_ms=125.0)
     assert rekognition.call_times == [100.0, 100.25, 100.5, 100.75]
     assert tally.counts == {"ModelThrottles": 3}
+    assert tally.latencies_ms == [125.0]
 
 
 def test_an_image_throttled_until_the_deadline_runs_out_of_time(rekognition, clock):
@@ -86,6 +94,7 @@ def test_an_image_throttled_until_the_deadline_runs_out_of_time(rekognition, clo
         detect(rekognition, clock, deadline=100.5, tally=tally)
     assert rekognition.call_times == [100.0, 100.25, 100.5]
     assert tally.counts == {"ModelThrottles": 3}
+    assert tally.latencies_ms == []
 
 
 def test_no_call_is_made_once_the_deadline_has_passed(rekognition, clock):

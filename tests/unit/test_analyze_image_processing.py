@@ -7,9 +7,10 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from analyze_image.clients import s3_client
+from analyze_image.analysis import ModelAccess
+from analyze_image.app import s3_client
 from analyze_image.pacing import CallPacer, Deadline
-from analyze_image.processing import BatchTally, ModelAccess, process_message
+from analyze_image.processing import BatchTally, process_message
 from analyze_image.settings import Settings
 
 BUCKET = "labelbatch-images-example"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from analyze_image.result import ImageInfo, error_result, ok_result, result_key, to_json_bytes
+from analyze_image.result import ErrorInfo, ImageInfo, result_document, result_key, to_json_bytes
 
 IMAGE = ImageInfo(
     bucket="labelbatch-images-example", key="images/crème.jpg", versionId=None, eTag="e", size=3
@@ -39,7 +39,7 @@ def test_result_key_refuses_a_key_outside_the_input_prefix():
 
 def test_an_ok_result_has_labels_and_a_null_error():
     labels = [{"Name": "ok", "Confidence": 99.5}]
-    assert ok_result(
+    assert result_document(
         image=IMAGE, project_version_arn=ARN, min_confidence=None, custom_labels=labels, analyzed_at=NOON_UTC
     ) == {
         "schemaVersion": 1,
@@ -54,12 +54,11 @@ def test_an_ok_result_has_labels_and_a_null_error():
 
 
 def test_an_error_result_has_an_error_and_null_labels():
-    assert error_result(
+    assert result_document(
         image=IMAGE,
         project_version_arn=ARN,
         min_confidence=50.0,
-        code="ImageTooLargeException",
-        message="Image size is too large.",
+        error=ErrorInfo(code="ImageTooLargeException", message="Image size is too large."),
         analyzed_at=NOON_UTC,
     ) == {
         "schemaVersion": 1,
@@ -73,14 +72,26 @@ def test_an_error_result_has_an_error_and_null_labels():
     }
 
 
+@pytest.mark.parametrize(
+    "outcome",
+    [{}, {"custom_labels": [], "error": ErrorInfo(code="ImageTooLargeException", message="Too large.")}],
+    ids=["neither", "both"],
+)
+def test_a_result_has_either_labels_or_an_error(outcome):
+    with pytest.raises(ValueError, match=r"^a result has either custom labels or an error$"):
+        result_document(
+            image=IMAGE, project_version_arn=ARN, min_confidence=None, analyzed_at=NOON_UTC, **outcome
+        )
+
+
 def test_analyzed_at_is_converted_to_utc_and_a_naive_time_is_refused():
     west = datetime(2025, 11, 21, 7, 30, tzinfo=timezone(timedelta(hours=-5)))
-    document = ok_result(
+    document = result_document(
         image=IMAGE, project_version_arn=ARN, min_confidence=None, custom_labels=[], analyzed_at=west
     )
     assert document["analyzedAt"] == "2025-11-21T12:30:00.000Z"
     with pytest.raises(ValueError, match="timezone-aware"):
-        ok_result(
+        result_document(
             image=IMAGE,
             project_version_arn=ARN,
             min_confidence=None,
@@ -90,7 +101,7 @@ def test_analyzed_at_is_converted_to_utc_and_a_naive_time_is_refused():
 
 
 def test_the_stored_json_is_utf8_with_keys_in_their_own_script():
-    document = ok_result(
+    document = result_document(
         image=IMAGE, project_version_arn=ARN, min_confidence=None, custom_labels=[], analyzed_at=NOON_UTC
     )
     stored = to_json_bytes(document)

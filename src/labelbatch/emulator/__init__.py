@@ -1,32 +1,20 @@
 """An Amazon Rekognition Custom Labels emulator for the local stack: one demo model, AWS shapes and errors.
 
-Wiring it in front of moto's server (the local stack does this):
-
-    emulator = CustomLabelsEmulator(fetch_object=moto_s3_fetcher())
-    app = RekognitionMiddleware(DomainDispatcherApplication(create_backend_app), emulator)
-    make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+The local stack serves it in front of moto's server, reading the images from moto's S3:
+`RekognitionMiddleware(moto_app, CustomLabelsEmulator(fetch_object=moto_s3_fetcher()))`.
 """
 
-from labelbatch.emulator.detector import PALETTE, Detection, detect_boxes, label_name
+from labelbatch.emulator.detector import PALETTE, detect_boxes
 from labelbatch.emulator.errors import RekognitionError
-from labelbatch.emulator.model import (
-    DEMO_PROJECT_NAME,
-    DEMO_VERSION_NAME,
-    CustomLabelsEmulator,
-    ObjectFetcher,
-    demo_model_arns,
-)
+from labelbatch.emulator.model import CustomLabelsEmulator, ObjectFetcher, demo_model_arns
 from labelbatch.emulator.moto_s3 import moto_s3_fetcher
 from labelbatch.emulator.settings import EmulatorSettings, SettingsError
 from labelbatch.emulator.wsgi import MODEL_CONTROL_PATH, RekognitionMiddleware
 
 __all__ = [
-    "DEMO_PROJECT_NAME",
-    "DEMO_VERSION_NAME",
     "MODEL_CONTROL_PATH",
     "PALETTE",
     "CustomLabelsEmulator",
-    "Detection",
     "EmulatorSettings",
     "ObjectFetcher",
     "RekognitionError",
@@ -34,6 +22,5 @@ __all__ = [
     "SettingsError",
     "demo_model_arns",
     "detect_boxes",
-    "label_name",
     "moto_s3_fetcher",
 ]

@@ -1,22 +1,17 @@
 """A deterministic stand-in for a trained Custom Labels object-detection model, and nothing more.
 
-It finds solid-colour, axis-aligned rectangles that stand out from the image background and names each
-after the nearest colour of a small palette ("red box"). Its only purpose is that local results depend on
-the pixels of each image, so the pipeline can be checked end to end; it says nothing about what a real
-model would find in the same image.
-
-How: the image is reduced to at most ANALYSIS_MAX_SIDE pixels a side (box-filtered, which also smooths
-JPEG noise), each pixel is given the palette colour within COLOUR_TOLERANCE of it (or none), the colour
-that dominates the image border is taken as background and ignored, and 4-connected regions of one colour
-become candidate boxes. A region's confidence comes from how completely it fills its bounding box and how
-close its pixels are to the palette colour, so a clean rectangle scores near 100 and a ragged blob low.
+It finds solid-colour, axis-aligned rectangles that stand out from the image background and names each after
+the nearest colour of a small palette ("red box"), so that local results depend on each image's pixels; it
+says nothing about what a real model would find. The image is box-filtered down to ANALYSIS_MAX_SIDE (which
+also smooths JPEG noise), the palette colour dominating its border is the background, and each 4-connected
+region of another palette colour is a box, as confident as it fills its bounding box with near-palette pixels.
 Box edges are accurate to about one analysis pixel (0.5 % of the longer side).
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any
 
 from PIL import Image
@@ -38,39 +33,13 @@ ANALYSIS_MAX_SIDE = 192
 MIN_BOX_SIDE = 3
 
 
-@dataclass(frozen=True)
-class Detection:
-    """One box found; coordinates are ratios of the image width and height, as Rekognition returns them."""
-
-    name: str
-    confidence: float
-    left: float
-    top: float
-    width: float
-    height: float
-
-    def to_custom_label(self) -> dict[str, Any]:
-        """The CustomLabel shape of DetectCustomLabels."""
-        return {
-            "Name": self.name,
-            "Confidence": self.confidence,
-            "Geometry": {
-                "BoundingBox": {
-                    "Width": self.width,
-                    "Height": self.height,
-                    "Left": self.left,
-                    "Top": self.top,
-                }
-            },
-        }
-
-
 def label_name(colour: str) -> str:
     return f"{colour} box"
 
 
-def detect_boxes(image: Image.Image) -> list[Detection]:
-    """Boxes in `image`, highest confidence first (ties by position, so the order is deterministic)."""
+def detect_boxes(image: Image.Image) -> list[dict[str, Any]]:
+    """The boxes in `image` as DetectCustomLabels' CustomLabels, highest confidence first (ties by position,
+    so the order is deterministic)."""
     grid = image.convert("RGB")
     scale = ANALYSIS_MAX_SIDE / max(grid.size)
     if scale < 1:
@@ -78,96 +47,69 @@ def detect_boxes(image: Image.Image) -> list[Detection]:
         grid = grid.resize(reduced_size, Image.Resampling.BOX)
     width, height = grid.size
     raw = grid.tobytes()
-    pixels = [(raw[i], raw[i + 1], raw[i + 2]) for i in range(0, len(raw), 3)]
-    classified = _classify(pixels)
-    colours = [entry[0] for entry in classified]
-    background = _border_colour(colours, width, height)
+    pixels = list(zip(raw[0::3], raw[1::3], raw[2::3], strict=True))
+    nearest = {pixel: _nearest_colour(pixel) for pixel in set(pixels)}
+    colours = [nearest[pixel][0] for pixel in pixels]
+    background = _border_colour(colours, width)
 
-    detections: list[Detection] = []
+    found: list[tuple[tuple[float, float, float, str], dict[str, Any]]] = []
     seen = [False] * len(pixels)
     for start, colour in enumerate(colours):
         if seen[start] or colour is None or colour == background:
             continue
-        region = _flood(start, colour, colours, seen, width, height)
-        box_width = region.right - region.left + 1
-        box_height = region.bottom - region.top + 1
+        members = _flood(start, colours, seen, width)
+        columns = [index % width for index in members]
+        rows = [index // width for index in members]
+        box_width = max(columns) - min(columns) + 1
+        box_height = max(rows) - min(rows) + 1
         if box_width < MIN_BOX_SIDE or box_height < MIN_BOX_SIDE:
             continue
-        fill = len(region.members) / (box_width * box_height)
-        mean_distance = sum(classified[index][1] for index in region.members) / len(region.members)
+        fill = len(members) / (box_width * box_height)
+        mean_distance = sum(nearest[pixels[index]][1] for index in members) / len(members)
         closeness = 1.0 - mean_distance / COLOUR_TOLERANCE
-        detections.append(
-            Detection(
-                name=label_name(colour),
-                confidence=round(100.0 * fill * (0.8 + 0.2 * closeness), 3),
-                left=round(region.left / width, 6),
-                top=round(region.top / height, 6),
-                width=round(box_width / width, 6),
-                height=round(box_height / height, 6),
-            )
-        )
-    detections.sort(key=lambda found: (-found.confidence, found.top, found.left, found.name))
-    return detections
+        confidence = round(100.0 * fill * (0.8 + 0.2 * closeness), 3)
+        box = {
+            "Width": round(box_width / width, 6),
+            "Height": round(box_height / height, 6),
+            "Left": round(min(columns) / width, 6),
+            "Top": round(min(rows) / height, 6),
+        }
+        name = label_name(colour)
+        label = {"Name": name, "Confidence": confidence, "Geometry": {"BoundingBox": box}}
+        found.append(((-confidence, box["Top"], box["Left"], name), label))
+    found.sort(key=lambda item: item[0])
+    return [label for _, label in found]
 
 
-def _classify(pixels: list[RGB]) -> list[tuple[str | None, float]]:
-    """Each pixel's palette colour (None when none is within tolerance) and its distance to it."""
-    cache: dict[RGB, tuple[str | None, float]] = {}
-    result: list[tuple[str | None, float]] = []
-    for pixel in pixels:
-        known = cache.get(pixel)
-        if known is None:
-            name, reference = min(PALETTE.items(), key=lambda item: _distance(pixel, item[1]))
-            distance = _distance(pixel, reference)
-            known = (name, distance) if distance <= COLOUR_TOLERANCE else (None, distance)
-            cache[pixel] = known
-        result.append(known)
-    return result
+def _nearest_colour(pixel: RGB) -> tuple[str | None, float]:
+    """The palette colour within COLOUR_TOLERANCE of `pixel` (None when none is), and its distance."""
+    distances = {name: math.dist(pixel, reference) for name, reference in PALETTE.items()}
+    name = min(distances, key=distances.__getitem__)
+    return (name if distances[name] <= COLOUR_TOLERANCE else None), distances[name]
 
 
-def _distance(first: RGB, second: RGB) -> float:
-    return float(sum((a - b) ** 2 for a, b in zip(first, second, strict=True)) ** 0.5)
-
-
-def _border_colour(colours: list[str | None], width: int, height: int) -> str | None:
+def _border_colour(colours: list[str | None], width: int) -> str | None:
     """The palette colour covering most of the border, if any: then it is the background, not a box."""
-    border = [colours[x] for x in range(width)] + [colours[(height - 1) * width + x] for x in range(width)]
-    border += [colours[y * width] for y in range(height)] + [
-        colours[y * width + width - 1] for y in range(height)
-    ]
+    border = colours[:width] + colours[-width:] + colours[::width] + colours[width - 1 :: width]
     colour, count = Counter(border).most_common(1)[0]
     return colour if colour is not None and count * 2 > len(border) else None
 
 
-@dataclass
-class _Region:
-    members: list[int]
-    left: int
-    top: int
-    right: int
-    bottom: int
-
-
-def _flood(
-    start: int, colour: str, colours: list[str | None], seen: list[bool], width: int, height: int
-) -> _Region:
-    region = _Region(members=[], left=width, top=height, right=-1, bottom=-1)
+def _flood(start: int, colours: list[str | None], seen: list[bool], width: int) -> list[int]:
+    """The pixels of the 4-connected region of one colour around `start`, marked as seen."""
     seen[start] = True
-    stack = [start]
+    members, stack = [], [start]
     while stack:
         index = stack.pop()
-        region.members.append(index)
-        y, x = divmod(index, width)
-        region.left, region.right = min(region.left, x), max(region.right, x)
-        region.top, region.bottom = min(region.top, y), max(region.bottom, y)
-        neighbours = (
+        members.append(index)
+        x = index % width
+        for neighbour in (
             index - 1 if x > 0 else -1,
             index + 1 if x < width - 1 else -1,
-            index - width if y > 0 else -1,
-            index + width if y < height - 1 else -1,
-        )
-        for neighbour in neighbours:
-            if neighbour >= 0 and not seen[neighbour] and colours[neighbour] == colour:
+            index - width,
+            index + width,
+        ):
+            if 0 <= neighbour < len(colours) and not seen[neighbour] and colours[neighbour] == colours[start]:
                 seen[neighbour] = True
                 stack.append(neighbour)
-    return region
+    return members

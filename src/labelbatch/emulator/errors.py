@@ -11,6 +11,10 @@ class RekognitionError(Exception):
         self.status = status
 
 
+def invalid_parameter(message: str) -> RekognitionError:
+    return RekognitionError("InvalidParameterException", message)
+
+
 def internal_server_error(message: str = "Internal server error") -> RekognitionError:
     # The only Rekognition error that is a fault (HTTP 500) rather than a client error.
     return RekognitionError("InternalServerError", message, status=500)

@@ -19,16 +19,13 @@ import io
 
 from PIL import Image
 
-from labelbatch.emulator.errors import RekognitionError
+from labelbatch.emulator.errors import RekognitionError, invalid_parameter
 
 MAX_S3_OBJECT_BYTES = 15 * 1024 * 1024
 MAX_IMAGE_BYTES = 4 * 1024 * 1024
 MIN_DIMENSION = 64
 MAX_DIMENSION = 4096
 MAX_ASPECT_RATIO = 20.0
-
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_JPEG_SIGNATURE = b"\xff\xd8\xff"
 
 
 def load_image(data: bytes, *, from_s3: bool) -> Image.Image:
@@ -39,41 +36,32 @@ def load_image(data: bytes, *, from_s3: bool) -> Image.Image:
             "ImageTooLargeException",
             f"Image size is too large: {len(data)} bytes, the limit is {limit} bytes.",
         )
-    if not data.startswith((_PNG_SIGNATURE, _JPEG_SIGNATURE)):
-        raise _invalid_format()
+    invalid_format = RekognitionError("InvalidImageFormatException", "Request has invalid image format.")
+    if not data.startswith((b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")):
+        raise invalid_format
     try:
         image = Image.open(io.BytesIO(data), formats=("PNG", "JPEG"))
     except Exception as exc:  # Pillow signals a bad header with several exception types
-        raise _invalid_format() from exc
-    _check_dimensions(image.width, image.height)
+        raise invalid_format from exc
+    shorter, longer = sorted(image.size)
+    pixels = f"image is {image.width}x{image.height} pixels"
+    if shorter < MIN_DIMENSION:
+        raise invalid_parameter(
+            f"Request has invalid parameters: {pixels}, the minimum is {MIN_DIMENSION}x{MIN_DIMENSION}."
+        )
+    if longer > MAX_DIMENSION:
+        raise RekognitionError(
+            "ImageTooLargeException",
+            f"Image size is too large: {pixels}, the maximum is {MAX_DIMENSION}x{MAX_DIMENSION}.",
+        )
+    if longer / shorter > MAX_ASPECT_RATIO:
+        raise invalid_parameter(
+            f"Request has invalid parameters: {pixels}, "
+            f"the aspect ratio must be at most {MAX_ASPECT_RATIO:g}:1."
+        )
     try:
         image.load()
     # Truncated or corrupt data surfaces as OSError, SyntaxError, ValueError, zlib.error, ... by format.
     except Exception as exc:
-        raise _invalid_format() from exc
+        raise invalid_format from exc
     return image
-
-
-def _check_dimensions(width: int, height: int) -> None:
-    if min(width, height) < MIN_DIMENSION:
-        raise RekognitionError(
-            "InvalidParameterException",
-            f"Request has invalid parameters: image is {width}x{height} pixels, "
-            f"the minimum is {MIN_DIMENSION}x{MIN_DIMENSION}.",
-        )
-    if max(width, height) > MAX_DIMENSION:
-        raise RekognitionError(
-            "ImageTooLargeException",
-            f"Image size is too large: image is {width}x{height} pixels, "
-            f"the maximum is {MAX_DIMENSION}x{MAX_DIMENSION}.",
-        )
-    if max(width, height) / min(width, height) > MAX_ASPECT_RATIO:
-        raise RekognitionError(
-            "InvalidParameterException",
-            f"Request has invalid parameters: image is {width}x{height} pixels, "
-            f"the aspect ratio must be at most {MAX_ASPECT_RATIO:g}:1.",
-        )
-
-
-def _invalid_format() -> RekognitionError:
-    return RekognitionError("InvalidImageFormatException", "Request has invalid image format.")

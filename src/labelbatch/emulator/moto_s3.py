@@ -1,8 +1,5 @@
-"""Read objects straight from moto's in-process S3, for an emulator served in the same process as moto.
-
-Going through moto's backend rather than over HTTP keeps a DetectCustomLabels call from calling back into
-the server it is being served by.
-"""
+"""Read objects straight from moto's in-process S3, for an emulator served in the same process as moto:
+going through moto's backend rather than HTTP keeps a call from calling back into the server serving it."""
 
 from __future__ import annotations
 
@@ -17,14 +14,10 @@ def moto_s3_fetcher(account_id: str = DEFAULT_ACCOUNT_ID, partition: str = "aws"
     """fetch_object(bucket, key, version) over moto's S3 for `account_id` (moto's default account)."""
 
     def fetch_object(bucket: str, key: str, version: str | None) -> bytes | None:
-        backend = s3_backends[account_id][partition]
         try:
-            stored = backend.get_object(bucket, key, version_id=version)
+            stored = s3_backends[account_id][partition].get_object(bucket, key, version_id=version)
         except S3ClientError:  # no such bucket, or a bucket this account may not read
             return None
-        if stored is None:
-            return None
-        data: bytes = stored.value
-        return data
+        return None if stored is None else bytes(stored.value)
 
     return fetch_object

@@ -5,36 +5,20 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any
 
 
 class SettingsError(ValueError):
     """A setting change that was refused; the message says which key and why."""
 
 
-class _Rule(NamedTuple):
-    minimum: float
-    maximum: float
-    minimum_inclusive: bool
+def _number(default: float, maximum: float, *, above_zero: bool = False) -> Any:
+    # Bounds keep a typo from freezing the local stack (a start that takes a day) or making it meaningless
+    # (a zero capacity): a number is at least 0 (above it if above_zero) and at most `maximum`.
+    return dataclasses.field(default=default, metadata={"maximum": maximum, "above_zero": above_zero})
 
 
-# Bounds keep a typo from freezing the local stack (a start that takes a day) or making it meaningless
-# (a zero capacity). Booleans have no rule.
-_NUMBER_RULES: dict[str, _Rule] = {
-    "start_seconds": _Rule(0.0, 3600.0, minimum_inclusive=True),
-    "stop_seconds": _Rule(0.0, 3600.0, minimum_inclusive=True),
-    "tps_per_inference_unit": _Rule(0.0, 10_000.0, minimum_inclusive=False),
-    "latency_ms": _Rule(0.0, 60_000.0, minimum_inclusive=True),
-    "throttle_fraction": _Rule(0.0, 1.0, minimum_inclusive=True),
-    "transient_error_fraction": _Rule(0.0, 1.0, minimum_inclusive=True),
-    "scale_seconds": _Rule(0.0, 3600.0, minimum_inclusive=False),
-}
-_BOOLEAN_SETTINGS = frozenset({"fail_next_start"})
-_TEXT_SETTINGS = frozenset({"failing_key"})
-
-
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class EmulatorSettings:
     """How the emulated model behaves; defaults suit the local demo (short waits, ample capacity).
 
@@ -48,51 +32,46 @@ class EmulatorSettings:
     failing_key: every call for an image whose key contains this text answers InternalServerError ("": none).
     """
 
-    start_seconds: float = 3.0
-    stop_seconds: float = 1.0
-    tps_per_inference_unit: float = 10.0
-    latency_ms: float = 50.0
+    start_seconds: float = _number(3.0, maximum=3600.0)
+    stop_seconds: float = _number(1.0, maximum=3600.0)
+    tps_per_inference_unit: float = _number(10.0, maximum=10_000.0, above_zero=True)
+    latency_ms: float = _number(50.0, maximum=60_000.0)
     fail_next_start: bool = False
-    throttle_fraction: float = 0.0
-    transient_error_fraction: float = 0.0
-    scale_seconds: float = 5.0
+    throttle_fraction: float = _number(0.0, maximum=1.0)
+    transient_error_fraction: float = _number(0.0, maximum=1.0)
+    scale_seconds: float = _number(5.0, maximum=3600.0, above_zero=True)
     failing_key: str = ""
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
-            _checked(field.name, getattr(self, field.name))
+            _checked(field, getattr(self, field.name))
 
     def with_changes(self, changes: Mapping[str, object]) -> EmulatorSettings:
         """A copy with `changes` applied; all of them or none (SettingsError names the first bad one)."""
-        known = {field.name for field in dataclasses.fields(self)}
-        unknown = sorted(set(changes) - known)
+        fields = {field.name: field for field in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - set(fields))
         if unknown:
             raise SettingsError(
-                f"unknown setting(s) {', '.join(unknown)}; known settings: {', '.join(sorted(known))}"
+                f"unknown setting(s) {', '.join(unknown)}; known settings: {', '.join(sorted(fields))}"
             )
-        checked = {name: _checked(name, value) for name, value in changes.items()}
-        # Each value was checked against its own field above; mypy cannot follow that per key.
-        return dataclasses.replace(self, **checked)  # type: ignore[arg-type]
-
-    def as_dict(self) -> dict[str, float | bool | str]:
-        return {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+        return dataclasses.replace(
+            self, **{name: _checked(fields[name], value) for name, value in changes.items()}
+        )
 
 
-def _checked(name: str, value: object) -> float | bool | str:
-    if name in _TEXT_SETTINGS:
-        if not isinstance(value, str):
-            raise SettingsError(f"{name} must be text, not {value!r}")
+def _checked(field: dataclasses.Field[Any], value: object) -> Any:
+    """`value` as the setting holds it (a number as a float), or SettingsError."""
+    if not field.metadata:  # text or true/false: only a value of the default's type
+        if not isinstance(value, type(field.default)):
+            kind = "text" if isinstance(field.default, str) else "true or false"
+            raise SettingsError(f"{field.name} must be {kind}, not {value!r}")
         return value
-    if name in _BOOLEAN_SETTINGS:
-        if not isinstance(value, bool):
-            raise SettingsError(f"{name} must be true or false, not {value!r}")
-        return value
-    rule = _NUMBER_RULES[name]
     # bool is an int subclass: `true` for a duration is a mistake, not 1 second.
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise SettingsError(f"{name} must be a number, not {value!r}")
-    too_low = value < rule.minimum if rule.minimum_inclusive else value <= rule.minimum
-    if too_low or value > rule.maximum:
-        lower = "[" if rule.minimum_inclusive else "("
-        raise SettingsError(f"{name} must be in {lower}{rule.minimum:g}, {rule.maximum:g}], not {value!r}")
+        raise SettingsError(f"{field.name} must be a number, not {value!r}")
+    maximum, above_zero = field.metadata["maximum"], field.metadata["above_zero"]
+    if not 0 <= value <= maximum or (above_zero and value == 0):
+        raise SettingsError(
+            f"{field.name} must be in {'(' if above_zero else '['}0, {maximum:g}], not {value!r}"
+        )
     return float(value)

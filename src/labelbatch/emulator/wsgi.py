@@ -1,11 +1,8 @@
 """WSGI middleware that serves the Custom Labels emulator in front of another app (moto's server).
 
-- POST with `X-Amz-Target: RekognitionService.<one of the five Custom Labels operations>`: the emulator,
-  in the AWS JSON 1.1 protocol. Errors carry `{"__type", "Message"}` plus the `x-amzn-RequestId` and
-  `x-amzn-ErrorType` headers; moto's Step Functions engine fails on an error without a request id.
-- `/_labelbatch/model`: the control API (GET the report; POST settings or `{"action": "stop"}`).
-- Everything else, other Rekognition operations included, goes to the wrapped app untouched (the request
-  body is not read), so further middleware (for example one serving `/_labelbatch/outputs`) can wrap this.
+A POST whose X-Amz-Target names one of OPERATIONS goes to the emulator, in the AWS JSON 1.1 protocol; its
+errors carry a request id, without which moto's Step Functions engine fails. /_labelbatch/model is the control
+API. Anything else goes to the wrapped app with its body unread, so further middleware can wrap this one.
 """
 
 from __future__ import annotations
@@ -27,10 +24,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-TARGET_PREFIX = "RekognitionService."
 MODEL_CONTROL_PATH = "/_labelbatch/model"
-AWS_JSON_CONTENT_TYPE = "application/x-amz-json-1.1"
-CONTROL_ACTIONS = frozenset({"stop"})
 
 
 class RekognitionMiddleware:
@@ -42,9 +36,8 @@ class RekognitionMiddleware:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         request = Request(environ)
-        target = request.headers.get("X-Amz-Target", "")
-        operation = target.removeprefix(TARGET_PREFIX) if target.startswith(TARGET_PREFIX) else None
-        if request.method == "POST" and operation in OPERATIONS:
+        service, _, operation = request.headers.get("X-Amz-Target", "").partition(".")
+        if request.method == "POST" and service == "RekognitionService" and operation in OPERATIONS:
             response = self._serve_operation(operation, request)
         elif request.path == MODEL_CONTROL_PATH:
             response = self._serve_control(request)
@@ -58,50 +51,39 @@ class RekognitionMiddleware:
             document = _json_object(request.get_data())
             if document is None:
                 raise RekognitionError("SerializationException", "The request body is not a JSON object.")
-            result = self.emulator.call(operation, document)
+            result = OPERATIONS[operation](self.emulator, document)
         except RekognitionError as error:
             return _aws_error(error, request_id)
         except Exception:
             # A defect in the emulator must still look like AWS to the SDK and the Step Functions engine.
             logger.exception("emulator failed on %s", operation)
             return _aws_error(internal_server_error(), request_id)
-        return Response(
-            json.dumps(result),
-            status=200,
-            content_type=AWS_JSON_CONTENT_TYPE,
-            headers={"x-amzn-RequestId": request_id},
-        )
+        return _json_response(200, result, {"x-amzn-RequestId": request_id})
 
     def _serve_control(self, request: Request) -> Response:
         if request.method == "GET":
-            return _control_response(200, self.emulator.model_report())
+            return _json_response(200, self.emulator.model_report())
         if request.method != "POST":
-            return _control_response(405, {"error": f"{request.method} is not allowed; use GET or POST."})
+            return _json_response(405, {"error": f"{request.method} is not allowed; use GET or POST."})
         document = _json_object(request.get_data())
         if document is None:
-            return _control_response(400, {"error": "The body must be a JSON object."})
-        if "action" in document:
-            return self._run_action(document)
+            return _json_response(400, {"error": "The body must be a JSON object."})
         try:
-            self.emulator.update_settings(document)
+            if "action" not in document:
+                self.emulator.update_settings(document)
+            elif len(document) > 1:
+                return _json_response(400, {"error": "An action cannot be combined with setting changes."})
+            elif document["action"] != "stop":
+                return _json_response(
+                    400, {"error": f"Unknown action {document['action']!r}; known actions: stop."}
+                )
+            else:
+                self.emulator.stop_as_operator()
         except SettingsError as error:
-            return _control_response(400, {"error": str(error)})
-        return _control_response(200, self.emulator.model_report())
-
-    def _run_action(self, document: dict[str, Any]) -> Response:
-        action = document["action"]
-        if len(document) > 1:
-            return _control_response(400, {"error": "An action cannot be combined with setting changes."})
-        if action not in CONTROL_ACTIONS:
-            return _control_response(
-                400,
-                {"error": f"Unknown action {action!r}; known actions: {', '.join(sorted(CONTROL_ACTIONS))}."},
-            )
-        try:
-            self.emulator.stop_as_operator()
+            return _json_response(400, {"error": str(error)})
         except RekognitionError as error:
-            return _control_response(409, {"error": error.message})
-        return _control_response(200, self.emulator.model_report())
+            return _json_response(409, {"error": error.message})
+        return _json_response(200, self.emulator.model_report())
 
 
 def _json_object(body: bytes) -> dict[str, Any] | None:
@@ -113,13 +95,15 @@ def _json_object(body: bytes) -> dict[str, Any] | None:
 
 
 def _aws_error(error: RekognitionError, request_id: str) -> Response:
-    return Response(
-        json.dumps({"__type": error.code, "Message": error.message}),
-        status=error.status,
-        content_type=AWS_JSON_CONTENT_TYPE,
-        headers={"x-amzn-RequestId": request_id, "x-amzn-ErrorType": error.code},
+    document = {"__type": error.code, "Message": error.message}
+    return _json_response(
+        error.status, document, {"x-amzn-RequestId": request_id, "x-amzn-ErrorType": error.code}
     )
 
 
-def _control_response(status: int, document: dict[str, Any]) -> Response:
-    return Response(json.dumps(document), status=status, content_type="application/json")
+def _json_response(
+    status: int, document: dict[str, Any], aws_headers: dict[str, str] | None = None
+) -> Response:
+    """The control API answers plain JSON; the Rekognition API, given its headers, AWS JSON 1.1."""
+    content_type = "application/json" if aws_headers is None else "application/x-amz-json-1.1"
+    return Response(json.dumps(document), status=status, content_type=content_type, headers=aws_headers)

@@ -23,6 +23,20 @@ from labelbatch.planning.queue import ImageQueue
 # Floating-point slack when a start ends exactly on a poll: that poll sees RUNNING, as the emulator's does.
 _EPSILON = 1e-9
 
+# template.yaml's PollIntervalSeconds default (tests/planning/test_planning_cli.py ties the two).
+DEFAULT_POLL_SECONDS = 15.0
+# The definition's Poll Less Often: after 300 polls of a run, and every 50 after that, the interval doubles.
+SLOWER_AFTER_POLLS = 300
+SLOWER_EVERY_POLLS = 50
+
+
+def poll_wait(interval: float, polls_done: int) -> float:
+    """The wait before a run's next poll once it has polled `polls_done` times."""
+    if polls_done < SLOWER_AFTER_POLLS:
+        return interval
+    doublings = 1 + (polls_done - SLOWER_AFTER_POLLS) // SLOWER_EVERY_POLLS
+    return interval * float(1 << doublings)
+
 
 @dataclass(frozen=True)
 class Transitions:
@@ -69,7 +83,7 @@ class BatchRun:
     name: str = "labelbatch"
     schedule_seconds: float | None = HOUR_SECONDS
     schedule_phase_seconds: float = 0.0
-    poll_seconds: float = 60.0
+    poll_seconds: float = DEFAULT_POLL_SECONDS
     """PollIntervalSeconds: between checks of the model while it starts (and of the queue, unless apart)."""
     drain_poll_seconds: float | None = None
     """Between readings of the queue while draining; None: poll_seconds."""
@@ -86,9 +100,7 @@ class BatchRun:
     consumer_disable_seconds: float = 0.0
     """From the reading that ends the drain to the stop call (consumer off, in-flight batches)."""
     model_start_timeout_seconds: float = 30 * 60.0
-    max_start_polls: int = 200
     max_run_seconds: float = 720 * 60.0
-    max_drain_polls: int = 900
     min_run_seconds: float = 0.0
     """A drain never ends before this (keep the model warm for late uploads)."""
     inference_units: int = 1
@@ -190,28 +202,33 @@ class _Month:
         counted = fired < self.arrivals.horizon
         steps = policy.transitions
         poll = policy.poll_seconds
-        start_polls_left = min(policy.max_start_polls, math.floor(policy.model_start_timeout_seconds / poll))
         start_call = fired + policy.run_setup_seconds
-        if self.stopped_at > start_call:
-            # The model is still STOPPING: the run polls until it is STOPPED, then starts it.
-            waited = math.ceil((self.stopped_at - start_call) / poll - _EPSILON)
-            start_call += waited * poll
-            start_polls_left -= waited
+        start_deadline = start_call + policy.model_start_timeout_seconds
+        polls = 0
+        # The model is still STOPPING: the run polls until it is STOPPED, then starts it.
+        while start_call < self.stopped_at - _EPSILON:
+            start_call += poll_wait(poll, polls)
+            polls += 1
         units = policy.units_for(backlog, model)
         running_at = start_call + self.starts.next()
-        polls = max(1, math.ceil((running_at - start_call) / poll - _EPSILON))
+        seen = start_call
+        while True:
+            seen += poll_wait(poll, polls)
+            polls += 1
+            if seen >= running_at - _EPSILON or seen > start_deadline:
+                break
         if counted:
             meter.runs += 1
-            meter.transitions += steps.run + steps.start_poll * min(polls, max(start_polls_left, 0))
+            meter.transitions += steps.run + steps.start_poll * polls
         meter.starting(start_call, running_at, units)
-        if polls > start_polls_left:
+        if seen > start_deadline:
             # ModelStartTimedOut: cleanup stops the model once it can (when RUNNING); images stay queued.
             if counted:
                 meter.failed_runs += 1
             self.stopped_at = running_at + model.stop_seconds
             return running_at
-        drain_starts = start_call + polls * poll + policy.consumer_enable_seconds
-        reading, timed_out = self._drain(drain_starts, model.capacity(units), counted)
+        drain_starts = seen + policy.consumer_enable_seconds
+        reading, timed_out = self._drain(drain_starts, model.capacity(units), counted, polls)
         if timed_out and counted:
             meter.failed_runs += 1
         stop_call = reading + policy.consumer_disable_seconds
@@ -219,8 +236,9 @@ class _Month:
         self.stopped_at = stop_call + model.stop_seconds
         return stop_call
 
-    def _drain(self, since: float, capacity: float, counted: bool) -> tuple[float, bool]:
-        """Readings from `since` on; returns (the reading that ends the drain, whether it timed out)."""
+    def _drain(self, since: float, capacity: float, counted: bool, polls: int) -> tuple[float, bool]:
+        """Readings from `since` on, after the run's first `polls` polls; returns (the reading that ends the
+        drain, whether it timed out)."""
         policy, queue = self.policy, self.queue
         interval = policy.drain_interval
         serving = since + policy.consumer_lag_seconds
@@ -230,7 +248,7 @@ class _Month:
         while True:
             # While the model is kept warm no reading can end the drain: the consumer just keeps serving.
             warm = reading - since < policy.min_run_seconds
-            wait = interval
+            wait = poll_wait(interval, polls + readings)
             if policy.drain_wait_from_backlog and not warm:
                 wait = max(interval, queue.waiting(reading, serving, capacity) / capacity)
             readings += 1
@@ -243,9 +261,7 @@ class _Month:
             else:
                 empty_in_a_row = 0
             ended = empty_in_a_row >= policy.empty_readings_to_end
-            timed_out = not ended and (
-                readings >= policy.max_drain_polls or reading - since >= policy.max_run_seconds
-            )
+            timed_out = not ended and reading - since >= policy.max_run_seconds
             if ended or timed_out:
                 if counted:
                     self.meter.transitions += policy.transitions.drain_poll * readings

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from labelbatch.planning.alternatives import AlwaysOn, BusinessWindow, ReferenceSample
 from labelbatch.planning.arrivals import HOUR_SECONDS
-from labelbatch.planning.batch_run import BacklogTrigger, BatchRun
+from labelbatch.planning.batch_run import DEFAULT_POLL_SECONDS, BacklogTrigger, BatchRun
 from labelbatch.planning.policy import Policy
 
 # What the simulation recommends (docs/PERFORMANCE.md, "Cost policy"): see `recommended()`.
@@ -29,7 +29,7 @@ class Deployment:
     """This application as deployed: the template parameters the simulation depends on."""
 
     schedule_seconds: float = HOUR_SECONDS
-    poll_seconds: float = 60.0
+    poll_seconds: float = DEFAULT_POLL_SECONDS
     inference_units: int = 1
 
     def as_deployed(self) -> BatchRun:

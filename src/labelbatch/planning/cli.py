@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from labelbatch.planning.arrivals import MONTH_DAYS, Pattern
+from labelbatch.planning.batch_run import DEFAULT_POLL_SECONDS
 from labelbatch.planning.catalog import Deployment
 from labelbatch.planning.model import INFERENCE_UNIT_HOUR_PRICE_USD, Billing, ModelSpec
 from labelbatch.planning.report import PlanReport, PlanRequest, make_report
@@ -83,7 +84,7 @@ _BILLING_TITLES = {
 @click.option(
     "--poll-seconds",
     type=click.IntRange(1, 900),
-    default=60,
+    default=int(DEFAULT_POLL_SECONDS),
     show_default=True,
     help="PollIntervalSeconds as deployed.",
 )

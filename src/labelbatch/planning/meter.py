@@ -9,10 +9,12 @@ from labelbatch.planning.model import TRANSITION_PRICE_USD, Billing, ModelSpec
 
 
 class Meter:
-    """Accumulates model time inside the month [0, horizon); time after it belongs to the next month."""
+    """Accumulates model time inside [start, horizon): a simulated month, whose later time belongs to the next
+    month, or a span of the Custom Labels emulator's clock (its usage report and capacity)."""
 
-    def __init__(self, horizon: float) -> None:
+    def __init__(self, horizon: float, start: float = 0.0) -> None:
         self.horizon = horizon
+        self.start = start
         self.running_unit_seconds = 0.0
         self.starting_unit_seconds = 0.0
         self.running_seconds = 0.0
@@ -31,7 +33,7 @@ class Meter:
         self.running_unit_seconds += inside * units
 
     def _inside(self, begin: float, end: float) -> float:
-        return max(0.0, min(end, self.horizon) - max(begin, 0.0))
+        return max(0.0, min(end, self.horizon) - max(begin, self.start))
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,8 @@
 """Parameters, pseudo parameters, conditions, rules and intrinsic functions, evaluated as CloudFormation does.
 
-Written here rather than borrowed: aws-sam-cli's `samcli.lib.intrinsic_resolver` was evaluated and rejected.
-It treats the *value* of an `Fn::Sub` variable as a symbol to look up again (a model version ARN containing
-dots comes out as `$arn:...`), does not unescape `${!Literal}`, fails on an `Fn::If` branch of
-`AWS::NoValue`, evaluates both branches of every `Fn::If`, ignores resource and output `Condition`s, and lives
-in a development-only dependency. samtranslator's resolver covers only Ref, Fn::Sub and Fn::GetAtt.
+Written here: aws-sam-cli's resolver (a development-only dependency) looks an `Fn::Sub` variable's value up
+again, keeps `${!Literal}` escaped, evaluates both `Fn::If` branches and ignores `Condition`s;
+samtranslator's covers only Ref, Fn::Sub and Fn::GetAtt.
 """
 
 from __future__ import annotations

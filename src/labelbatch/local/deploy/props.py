@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from labelbatch.local.deploy.intrinsics import scalar_text
@@ -47,6 +48,10 @@ class Props:
     def opt_value(self, key: str) -> Any:
         return self.value(key) if key in self._values else None
 
+    def optional(self, read: Callable[[str], Any], *keys: str) -> dict[str, Any]:
+        """`read(key)` (a method of this object) of each key that is set: an API call's optional arguments."""
+        return {key: read(key) for key in keys if key in self._values}
+
     def text(self, key: str) -> str:
         return scalar_text(self.value(key), f"{self.where}.{key}")
 
@@ -70,7 +75,7 @@ class Props:
         except (TypeError, ValueError):
             raise TemplateError(f"{self.where}.{key}: {value!r} is not a number") from None
 
-    def flag(self, key: str, default: bool) -> bool:
+    def flag(self, key: str, default: bool = False) -> bool:
         if key not in self._values:
             return default
         text = self.text(key).lower()

@@ -31,14 +31,6 @@ from labelbatch.local.deploy.model import (
 from labelbatch.local.deploy.props import Props
 from labelbatch.local.deploy.template import local_artifact
 
-# Tags have no effect on the emulated services: handlers of taggable types accept and ignore them.
-_TAGS = "Tags"
-
-# CloudFormation's defaults where the template leaves a value out.
-_LAMBDA_DEFAULT_TIMEOUT = 3
-_LAMBDA_DEFAULT_MEMORY = 128
-_SQS_DEFAULT_BATCH_SIZE = 10
-
 
 @dataclass(frozen=True)
 class Created:
@@ -108,14 +100,11 @@ def _bucket(ctx: DeployContext, logical_id: str, props: Props) -> Created:
     s3.create_bucket(Bucket=name, **location)
     if "OwnershipControls" in props:
         with props.nested("OwnershipControls") as controls:
-            rules = [
-                _finished(rule, {"ObjectOwnership": rule.text("ObjectOwnership")})
-                for rule in controls.nested_list("Rules")
-            ]
+            rules = [_read(rule, rule.text, "ObjectOwnership") for rule in controls.nested_list("Rules")]
         s3.put_bucket_ownership_controls(Bucket=name, OwnershipControls={"Rules": rules})
     if "PublicAccessBlockConfiguration" in props:
         with props.nested("PublicAccessBlockConfiguration") as block:
-            settings = {key: block.flag(key, False) for key in _PUBLIC_ACCESS_BLOCK_SETTINGS}
+            settings = {key: block.flag(key) for key in _PUBLIC_ACCESS_BLOCK_SETTINGS}
         s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=settings)
     if "BucketEncryption" in props:
         with props.nested("BucketEncryption") as encryption:
@@ -138,7 +127,7 @@ def _bucket(ctx: DeployContext, logical_id: str, props: Props) -> Created:
         s3.put_bucket_notification_configuration(
             Bucket=name, NotificationConfiguration={"QueueConfigurations": queues}
         )
-    props.ignore(_TAGS)
+    props.ignore("Tags")
     return Created(
         ref=name,
         attributes={
@@ -157,20 +146,19 @@ _PUBLIC_ACCESS_BLOCK_SETTINGS = (
 )
 
 
-def _finished(props: Props, result: dict[str, Any]) -> dict[str, Any]:
-    """`result`, once every property of `props` it was built from has been read."""
-    props.finish()
-    return result
+def _read(props: Props, read: Callable[[str], Any], *keys: str) -> dict[str, Any]:
+    """`read(key)` of each of `keys`, which must be all the properties of `props`."""
+    with props:
+        return {key: read(key) for key in keys}
 
 
 def _encryption_rule(rule: Props) -> dict[str, Any]:
     with rule, rule.nested("ServerSideEncryptionByDefault") as default:
         applied = {"SSEAlgorithm": default.text("SSEAlgorithm")}
-        if "KMSMasterKeyID" in default:
-            applied["KMSMasterKeyID"] = default.text("KMSMasterKeyID")
+        applied |= default.optional(default.text, "KMSMasterKeyID")
         return {
             "ApplyServerSideEncryptionByDefault": applied,
-            "BucketKeyEnabled": rule.flag("BucketKeyEnabled", False),
+            "BucketKeyEnabled": rule.flag("BucketKeyEnabled"),
         }
 
 
@@ -186,15 +174,12 @@ def _lifecycle_rule(rule: Props) -> dict[str, Any]:
         if "ExpirationInDays" in rule:
             api_rule["Expiration"] = {"Days": rule.integer("ExpirationInDays")}
         if "AbortIncompleteMultipartUpload" in rule:
-            with rule.nested("AbortIncompleteMultipartUpload") as abort:
-                api_rule["AbortIncompleteMultipartUpload"] = {
-                    "DaysAfterInitiation": abort.integer("DaysAfterInitiation")
-                }
+            abort = rule.nested("AbortIncompleteMultipartUpload")
+            api_rule["AbortIncompleteMultipartUpload"] = _read(abort, abort.integer, "DaysAfterInitiation")
         if "NoncurrentVersionExpiration" in rule:
             with rule.nested("NoncurrentVersionExpiration") as noncurrent:
                 expiration = {"NoncurrentDays": noncurrent.integer("NoncurrentDays")}
-                if "NewerNoncurrentVersions" in noncurrent:
-                    expiration["NewerNoncurrentVersions"] = noncurrent.integer("NewerNoncurrentVersions")
+                expiration |= noncurrent.optional(noncurrent.integer, "NewerNoncurrentVersions")
             api_rule["NoncurrentVersionExpiration"] = expiration
         return api_rule
 
@@ -204,19 +189,18 @@ def _queue_notification(entry: Props) -> dict[str, Any]:
         configuration: dict[str, Any] = {"QueueArn": entry.text("Queue"), "Events": [entry.text("Event")]}
         if "Filter" in entry:
             with entry.nested("Filter") as key_filter, key_filter.nested("S3Key") as s3_key:
-                rules = [
-                    _finished(rule, {"Name": rule.text("Name"), "Value": rule.text("Value")})
-                    for rule in s3_key.nested_list("Rules")
-                ]
+                rules = [_read(rule, rule.text, "Name", "Value") for rule in s3_key.nested_list("Rules")]
             configuration["Filter"] = {"Key": {"FilterRules": rules}}
         return configuration
 
 
 def _bucket_policy(ctx: DeployContext, logical_id: str, props: Props) -> Created:
-    bucket = props.text("Bucket")
-    policy = props.document("PolicyDocument")
+    bucket, policy = props.text("Bucket"), props.document("PolicyDocument")
     statements = json.loads(policy).get("Statement", [])
-    if any("Condition" in statement for statement in _as_list(statements)):
+    if any(
+        "Condition" in statement
+        for statement in (statements if isinstance(statements, list) else [statements])
+    ):
         # moto judges a statement whose Condition it cannot evaluate as a denial, whatever its Effect: the
         # usual "Deny when aws:SecureTransport is false" statement would refuse every object request.
         ctx.note(
@@ -225,10 +209,6 @@ def _bucket_policy(ctx: DeployContext, logical_id: str, props: Props) -> Created
     else:
         ctx.client("s3").put_bucket_policy(Bucket=bucket, Policy=policy)
     return Created(ref=bucket)
-
-
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
 
 
 # CloudFormation's queue properties are the SQS attribute names; these two are JSON documents.
@@ -251,9 +231,9 @@ _QUEUE_DOCUMENT_ATTRIBUTES = ("RedriveAllowPolicy", "RedrivePolicy")
 
 def _queue(ctx: DeployContext, logical_id: str, props: Props) -> Created:
     sqs = ctx.client("sqs")
-    attributes = {key: props.text(key) for key in _QUEUE_ATTRIBUTES if key in props}
-    attributes |= {key: props.document(key) for key in _QUEUE_DOCUMENT_ATTRIBUTES if key in props}
-    fifo = props.flag("FifoQueue", False)
+    attributes = props.optional(props.text, *_QUEUE_ATTRIBUTES)
+    attributes |= props.optional(props.document, *_QUEUE_DOCUMENT_ATTRIBUTES)
+    fifo = props.flag("FifoQueue")
     generated = ctx.physical_name(logical_id, 75) + ".fifo" if fifo else ctx.physical_name(logical_id, 80)
     name = props.opt_text("QueueName") or generated
     url: str = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
@@ -261,7 +241,7 @@ def _queue(ctx: DeployContext, logical_id: str, props: Props) -> Created:
     for attribute in sorted(set(attributes) - set(kept)):
         # moto accepts some attributes without keeping them (RedriveAllowPolicy): say so rather than pretend.
         ctx.note(logical_id, f"{attribute} is accepted but not kept by the emulator")
-    props.ignore(_TAGS)
+    props.ignore("Tags")
     return Created(ref=url, attributes={"Arn": kept["QueueArn"], "QueueName": name, "QueueUrl": url})
 
 
@@ -275,20 +255,15 @@ def _queue_policy(ctx: DeployContext, logical_id: str, props: Props) -> Created:
 def _role(ctx: DeployContext, logical_id: str, props: Props) -> Created:
     iam = ctx.client("iam")
     name = props.opt_text("RoleName") or ctx.physical_name(logical_id, 64)
-    arguments: dict[str, Any] = {
-        "RoleName": name,
-        "AssumeRolePolicyDocument": props.document("AssumeRolePolicyDocument"),
-    }
-    for key in ("Path", "Description", "PermissionsBoundary"):
-        if key in props:
-            arguments[key] = props.text(key)
-    if "MaxSessionDuration" in props:
-        arguments["MaxSessionDuration"] = props.integer("MaxSessionDuration")
-    role = iam.create_role(**arguments)["Role"]
+    role = iam.create_role(
+        RoleName=name,
+        AssumeRolePolicyDocument=props.document("AssumeRolePolicyDocument"),
+        **props.optional(props.text, "Path", "Description", "PermissionsBoundary"),
+        **props.optional(props.integer, "MaxSessionDuration"),
+    )["Role"]
     for policy in props.nested_list("Policies") if "Policies" in props else []:
         with policy:
-            policy_name = policy.text("PolicyName")
-            document = policy.value("PolicyDocument")
+            policy_name, document = policy.text("PolicyName"), policy.value("PolicyDocument")
         if isinstance(document, dict) and "Version" not in document:
             # IAM reads a document without Version as 2008-10-17 (SAM writes its generated policies that way);
             # moto rejects any version before 2012-10-17. The versions differ only in policy variables, and
@@ -297,84 +272,23 @@ def _role(ctx: DeployContext, logical_id: str, props: Props) -> Created:
             ctx.note(logical_id, f"policy {policy_name} has no Version; given 2012-10-17 for the emulator")
         iam.put_role_policy(RoleName=name, PolicyName=policy_name, PolicyDocument=json.dumps(document))
     for policy_arn in props.text_list("ManagedPolicyArns") if "ManagedPolicyArns" in props else []:
-        if _managed_policy_exists(iam, policy_arn):
-            iam.attach_role_policy(RoleName=name, PolicyArn=policy_arn)
-        else:
+        try:
+            iam.get_policy(PolicyArn=policy_arn)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "NoSuchEntity":
+                raise
             # moto knows AWS managed policies only when configured to load them all (slow to start).
             ctx.note(
                 logical_id, f"managed policy {policy_arn} is unknown to the emulator: recorded, not attached"
             )
-    props.ignore(_TAGS)
+        else:
+            iam.attach_role_policy(RoleName=name, PolicyArn=policy_arn)
+    props.ignore("Tags")
     return Created(ref=name, attributes={"Arn": role["Arn"], "RoleId": role["RoleId"]})
-
-
-def _managed_policy_exists(iam: Any, policy_arn: str) -> bool:
-    try:
-        iam.get_policy(PolicyArn=policy_arn)
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "NoSuchEntity":
-            return False
-        raise
-    return True
 
 
 def _function(ctx: DeployContext, logical_id: str, props: Props) -> Created:
     name = props.opt_text("FunctionName") or ctx.physical_name(logical_id, 64)
-    code_dir = _local_code_dir(ctx, props)
-    environment: dict[str, str] = {}
-    if "Environment" in props:
-        with props.nested("Environment") as declared, declared.nested("Variables") as variables:
-            environment = {key: variables.text(key) for key in variables.names()}
-    timeout = props.opt_integer("Timeout") or _LAMBDA_DEFAULT_TIMEOUT
-    memory = props.opt_integer("MemorySize") or _LAMBDA_DEFAULT_MEMORY
-    arguments: dict[str, Any] = {
-        "FunctionName": name,
-        "Runtime": props.text("Runtime"),
-        "Role": props.text("Role"),
-        "Handler": props.text("Handler"),
-        "Code": {"ZipFile": _zip_directory(code_dir)},
-        "Timeout": timeout,
-        "MemorySize": memory,
-        "Environment": {"Variables": environment},
-    }
-    if "Description" in props:
-        arguments["Description"] = props.text("Description")
-    if "Architectures" in props:
-        arguments["Architectures"] = props.text_list("Architectures")
-    # Passed as declared; the local runtime neither traces nor writes to log groups.
-    for key in ("TracingConfig", "LoggingConfig", "EphemeralStorage"):
-        if key in props:
-            arguments[key] = props.value(key)
-    if "Layers" in props:
-        # moto accepts only layers published to it; handlers run in-process with the environment's packages.
-        for layer in props.text_list("Layers"):
-            ctx.note(
-                logical_id,
-                f"layer {layer} is not attached: handlers run with the local environment's packages",
-            )
-    function = ctx.client("lambda").create_function(**arguments)
-    for key in sorted(set(arguments) - set(function) - {"Code", "Environment"}):
-        # moto drops some settings (LoggingConfig): the local runtime logs to the console anyway.
-        ctx.note(logical_id, f"{key} is accepted but not kept by the emulator")
-    arn: str = function["FunctionArn"]
-    if "ReservedConcurrentExecutions" in props:
-        ctx.client("lambda").put_function_concurrency(
-            FunctionName=name, ReservedConcurrentExecutions=props.integer("ReservedConcurrentExecutions")
-        )
-    props.ignore(_TAGS)
-    ctx.functions[logical_id] = FunctionSpec(
-        name=name,
-        handler=arguments["Handler"],
-        code_dir=code_dir,
-        environment=environment,
-        timeout=timeout,
-        memory=memory,
-    )
-    ctx.function_arns[logical_id] = arn
-    return Created(ref=name, attributes={"Arn": arn})
-
-
-def _local_code_dir(ctx: DeployContext, props: Props) -> Path:
     with props.nested("Code") as code:
         bucket, key = code.opt_value("S3Bucket"), code.opt_value("S3Key")
     code_dir = local_artifact(ctx.base_dir, bucket, key)
@@ -382,7 +296,49 @@ def _local_code_dir(ctx: DeployContext, props: Props) -> Path:
         raise TemplateError(f"{code.where}: only a local CodeUri can run locally, not {bucket}/{key}")
     if not code_dir.is_dir():
         raise TemplateError(f"{code.where}: CodeUri {key} is not a directory next to the template")
-    return code_dir
+    environment: dict[str, str] = {}
+    if "Environment" in props:
+        with props.nested("Environment") as declared, declared.nested("Variables") as variables:
+            environment = {key: variables.text(key) for key in variables.names()}
+    spec = FunctionSpec(
+        name=name,
+        handler=props.text("Handler"),
+        code_dir=code_dir,
+        environment=environment,
+        # CloudFormation's defaults where the template leaves them out.
+        timeout=props.opt_integer("Timeout") or 3,
+        memory=props.opt_integer("MemorySize") or 128,
+    )
+    arguments = {
+        "FunctionName": name,
+        "Runtime": props.text("Runtime"),
+        "Role": props.text("Role"),
+        "Handler": spec.handler,
+        "Code": {"ZipFile": _zip_directory(code_dir)},
+        "Timeout": spec.timeout,
+        "MemorySize": spec.memory,
+        "Environment": {"Variables": environment},
+    }
+    arguments |= props.optional(props.text, "Description") | props.optional(props.text_list, "Architectures")
+    # Passed as declared; the local runtime neither traces nor writes to log groups.
+    arguments |= props.optional(props.value, "TracingConfig", "LoggingConfig", "EphemeralStorage")
+    for layer in props.text_list("Layers") if "Layers" in props else []:
+        # moto accepts only layers published to it; handlers run in-process with the environment's packages.
+        ctx.note(
+            logical_id, f"layer {layer} is not attached: handlers run with the local environment's packages"
+        )
+    function = ctx.client("lambda").create_function(**arguments)
+    for key in sorted(set(arguments) - set(function) - {"Code", "Environment"}):
+        # moto drops some settings (LoggingConfig): the local runtime logs to the console anyway.
+        ctx.note(logical_id, f"{key} is accepted but not kept by the emulator")
+    if "ReservedConcurrentExecutions" in props:
+        ctx.client("lambda").put_function_concurrency(
+            FunctionName=name, ReservedConcurrentExecutions=props.integer("ReservedConcurrentExecutions")
+        )
+    props.ignore("Tags")
+    ctx.functions[logical_id] = spec
+    ctx.function_arns[logical_id] = function["FunctionArn"]
+    return Created(ref=name, attributes={"Arn": function["FunctionArn"]})
 
 
 def _zip_directory(directory: Path) -> bytes:
@@ -396,14 +352,12 @@ def _zip_directory(directory: Path) -> bytes:
 
 
 def _event_invoke_config(ctx: DeployContext, logical_id: str, props: Props) -> Created:
-    function_name = props.text("FunctionName")
-    arguments: dict[str, Any] = {"FunctionName": function_name, "Qualifier": props.text("Qualifier")}
-    for key in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds"):
-        if key in props:
-            arguments[key] = props.integer(key)
-    if "DestinationConfig" in props:
-        arguments["DestinationConfig"] = props.value("DestinationConfig")
-    ctx.client("lambda").put_function_event_invoke_config(**arguments)
+    ctx.client("lambda").put_function_event_invoke_config(
+        FunctionName=props.text("FunctionName"),
+        Qualifier=props.text("Qualifier"),
+        **props.optional(props.integer, "MaximumRetryAttempts", "MaximumEventAgeInSeconds"),
+        **props.optional(props.value, "DestinationConfig"),
+    )
     return Created(ref=ctx.physical_name(logical_id, 128))
 
 
@@ -412,18 +366,16 @@ def _event_source_mapping(ctx: DeployContext, logical_id: str, props: Props) -> 
     if not queue_arn.startswith(f"arn:{ctx.partition}:sqs:"):
         raise TemplateError(f"{props.where}: only SQS event sources run locally, not {queue_arn}")
     function_logical_id = ctx.function_logical_id(props.text("FunctionName"))
-    function_name = ctx.functions[function_logical_id].name
-    batch_size = props.opt_integer("BatchSize") or _SQS_DEFAULT_BATCH_SIZE
-    batching_window = props.opt_integer("MaximumBatchingWindowInSeconds") or 0
-    response_types = props.text_list("FunctionResponseTypes") if "FunctionResponseTypes" in props else []
     arguments: dict[str, Any] = {
         "EventSourceArn": queue_arn,
-        "FunctionName": function_name,
+        "FunctionName": ctx.functions[function_logical_id].name,
         # Kept as declared: the batch run switches the mapping, the local consumer follows its state.
         "Enabled": props.flag("Enabled", True),
-        "BatchSize": batch_size,
-        "MaximumBatchingWindowInSeconds": batching_window,
-        "FunctionResponseTypes": response_types,
+        "BatchSize": props.opt_integer("BatchSize") or 10,  # CloudFormation's default for SQS
+        "MaximumBatchingWindowInSeconds": props.opt_integer("MaximumBatchingWindowInSeconds") or 0,
+        "FunctionResponseTypes": props.optional(props.text_list, "FunctionResponseTypes").get(
+            "FunctionResponseTypes", []
+        ),
     }
     maximum_concurrency = None
     if "ScalingConfig" in props:
@@ -431,18 +383,16 @@ def _event_source_mapping(ctx: DeployContext, logical_id: str, props: Props) -> 
             maximum_concurrency = scaling.integer("MaximumConcurrency")
         arguments["ScalingConfig"] = {"MaximumConcurrency": maximum_concurrency}
     mapping = ctx.client("lambda").create_event_source_mapping(**arguments)
-    queue_name = queue_arn.rsplit(":", 1)[1]
-    queue_url: str = ctx.client("sqs").get_queue_url(QueueName=queue_name)["QueueUrl"]
     ctx.event_source_mappings[logical_id] = EventSourceMappingSpec(
         uuid=mapping["UUID"],
         function_logical_id=function_logical_id,
-        function_name=function_name,
+        function_name=arguments["FunctionName"],
         queue_arn=queue_arn,
-        queue_url=queue_url,
-        batch_size=batch_size,
-        batching_window=batching_window,
+        queue_url=ctx.client("sqs").get_queue_url(QueueName=queue_arn.rsplit(":", 1)[1])["QueueUrl"],
+        batch_size=arguments["BatchSize"],
+        batching_window=arguments["MaximumBatchingWindowInSeconds"],
         maximum_concurrency=maximum_concurrency,
-        function_response_types=tuple(response_types),
+        function_response_types=tuple(arguments["FunctionResponseTypes"]),
     )
     return Created(
         ref=mapping["UUID"],
@@ -452,16 +402,13 @@ def _event_source_mapping(ctx: DeployContext, logical_id: str, props: Props) -> 
 
 def _permission(ctx: DeployContext, logical_id: str, props: Props) -> Created:
     statement_id = ctx.physical_name(logical_id, 100)
-    arguments: dict[str, Any] = {
-        "FunctionName": props.text("FunctionName"),
-        "StatementId": statement_id,
-        "Action": props.text("Action"),
-        "Principal": props.text("Principal"),
-    }
-    for key in ("SourceArn", "SourceAccount", "EventSourceToken", "PrincipalOrgID"):
-        if key in props:
-            arguments[key] = props.text(key)
-    ctx.client("lambda").add_permission(**arguments)
+    ctx.client("lambda").add_permission(
+        FunctionName=props.text("FunctionName"),
+        StatementId=statement_id,
+        Action=props.text("Action"),
+        Principal=props.text("Principal"),
+        **props.optional(props.text, "SourceArn", "SourceAccount", "EventSourceToken", "PrincipalOrgID"),
+    )
     ctx.note(logical_id, "recorded in the function's resource policy, not enforced locally")
     return Created(ref=statement_id)
 
@@ -469,39 +416,17 @@ def _permission(ctx: DeployContext, logical_id: str, props: Props) -> Created:
 def _log_group(ctx: DeployContext, logical_id: str, props: Props) -> Created:
     logs = ctx.client("logs")
     name = props.opt_text("LogGroupName") or ctx.physical_name(logical_id, 512)
-    arguments: dict[str, Any] = {"logGroupName": name}
-    if "KmsKeyId" in props:
-        arguments["kmsKeyId"] = props.text("KmsKeyId")
-    logs.create_log_group(**arguments)
+    key = props.optional(props.text, "KmsKeyId")
+    logs.create_log_group(logGroupName=name, **({"kmsKeyId": key["KmsKeyId"]} if key else {}))
     if "RetentionInDays" in props:
         logs.put_retention_policy(logGroupName=name, retentionInDays=props.integer("RetentionInDays"))
-    props.ignore(_TAGS)
+    props.ignore("Tags")
     arn = f"arn:{ctx.partition}:logs:{ctx.region}:{ctx.account_id}:log-group:{name}:*"
     return Created(ref=name, attributes={"Arn": arn})
 
 
 def _state_machine(ctx: DeployContext, logical_id: str, props: Props) -> Created:
     name = props.opt_text("StateMachineName") or ctx.physical_name(logical_id, 80)
-    definition = _substituted(_definition(ctx, props), props)
-    try:
-        json.loads(definition)
-    except json.JSONDecodeError as exc:
-        raise TemplateError(f"{props.where}: the definition is not JSON after substitution: {exc}") from exc
-    arguments: dict[str, Any] = {"name": name, "definition": definition, "roleArn": props.text("RoleArn")}
-    if "StateMachineType" in props:
-        arguments["type"] = props.text("StateMachineType")
-    if "LoggingConfiguration" in props:
-        arguments["loggingConfiguration"] = _logging_configuration(props.nested("LoggingConfiguration"))
-    if "TracingConfiguration" in props:
-        with props.nested("TracingConfiguration") as tracing:
-            arguments["tracingConfiguration"] = {"enabled": tracing.flag("Enabled", False)}
-    arn: str = ctx.client("stepfunctions").create_state_machine(**arguments)["stateMachineArn"]
-    props.ignore(_TAGS)
-    ctx.state_machines[logical_id] = arn
-    return Created(ref=arn, attributes={"Arn": arn, "Name": name})
-
-
-def _definition(ctx: DeployContext, props: Props) -> str:
     if "DefinitionS3Location" in props:
         with props.nested("DefinitionS3Location") as location:
             bucket, key = location.opt_value("Bucket"), location.opt_value("Key")
@@ -510,74 +435,77 @@ def _definition(ctx: DeployContext, props: Props) -> str:
             raise TemplateError(
                 f"{location.where}: only a local DefinitionUri can be read locally, not {bucket}/{key}"
             )
-        return path.read_text(encoding="utf-8")
-    if "DefinitionString" in props:
-        return props.text("DefinitionString")
-    return json.dumps(props.value("Definition"))
+        definition = path.read_text(encoding="utf-8")
+    elif "DefinitionString" in props:
+        definition = props.text("DefinitionString")
+    else:
+        definition = json.dumps(props.value("Definition"))
+    if "DefinitionSubstitutions" in props:
+        # ${Name} replaced for each DefinitionSubstitutions entry, as CloudFormation does.
+        with props.nested("DefinitionSubstitutions") as declared:
+            substitutions = {key: declared.text(key) for key in declared.names()}
+        definition = re.sub(r"\$\{([^}]+)\}", lambda match: substitutions.get(match[1], match[0]), definition)
+    try:
+        json.loads(definition)
+    except json.JSONDecodeError as exc:
+        raise TemplateError(f"{props.where}: the definition is not JSON after substitution: {exc}") from exc
+    arguments: dict[str, Any] = {"name": name, "definition": definition, "roleArn": props.text("RoleArn")}
+    if "StateMachineType" in props:
+        arguments["type"] = props.text("StateMachineType")
+    if "LoggingConfiguration" in props:
+        # The state machine API's camelCase shape of CloudFormation's LoggingConfiguration.
+        with props.nested("LoggingConfiguration") as logging:
+            destinations = logging.nested_list("Destinations") if "Destinations" in logging else []
+            arguments["loggingConfiguration"] = {
+                "level": logging.opt_text("Level") or "OFF",
+                "includeExecutionData": logging.flag("IncludeExecutionData"),
+                "destinations": [_log_destination(destination) for destination in destinations],
+            }
+    if "TracingConfiguration" in props:
+        with props.nested("TracingConfiguration") as tracing:
+            arguments["tracingConfiguration"] = {"enabled": tracing.flag("Enabled")}
+    arn: str = ctx.client("stepfunctions").create_state_machine(**arguments)["stateMachineArn"]
+    props.ignore("Tags")
+    ctx.state_machines[logical_id] = arn
+    return Created(ref=arn, attributes={"Arn": arn, "Name": name})
 
 
-def _substituted(definition: str, props: Props) -> str:
-    """The definition with ${Name} replaced for each DefinitionSubstitutions entry, as CloudFormation does."""
-    if "DefinitionSubstitutions" not in props:
-        return definition
-    with props.nested("DefinitionSubstitutions") as declared:
-        substitutions = {key: declared.text(key) for key in declared.names()}
-    return re.sub(
-        r"\$\{([^}]+)\}", lambda match: substitutions.get(match.group(1), match.group(0)), definition
-    )
-
-
-def _logging_configuration(logging: Props) -> dict[str, Any]:
-    """The state machine API's camelCase shape of CloudFormation's LoggingConfiguration."""
-    with logging:
-        configuration: dict[str, Any] = {
-            "level": logging.opt_text("Level") or "OFF",
-            "includeExecutionData": logging.flag("IncludeExecutionData", False),
-        }
-        destinations = []
-        for destination in logging.nested_list("Destinations") if "Destinations" in logging else []:
-            with destination, destination.nested("CloudWatchLogsLogGroup") as group:
-                destinations.append({"cloudWatchLogsLogGroup": {"logGroupArn": group.text("LogGroupArn")}})
-        configuration["destinations"] = destinations
-        return configuration
+def _log_destination(destination: Props) -> dict[str, Any]:
+    with destination, destination.nested("CloudWatchLogsLogGroup") as group:
+        return {"cloudWatchLogsLogGroup": {"logGroupArn": group.text("LogGroupArn")}}
 
 
 def _schedule(ctx: DeployContext, logical_id: str, props: Props) -> Created:
-    name = props.opt_text("Name") or ctx.physical_name(logical_id, 64)
-    expression = props.text("ScheduleExpression")
-    state = props.opt_text("State") or "ENABLED"
     arguments: dict[str, Any] = {
-        "Name": name,
-        "ScheduleExpression": expression,
-        "State": state,
+        "Name": props.opt_text("Name") or ctx.physical_name(logical_id, 64),
+        "ScheduleExpression": props.text("ScheduleExpression"),
+        "State": props.opt_text("State") or "ENABLED",
         "FlexibleTimeWindow": props.value("FlexibleTimeWindow"),
     }
-    for key in ("GroupName", "Description", "ScheduleExpressionTimezone", "KmsKeyArn"):
-        if key in props:
-            arguments[key] = props.text(key)
+    arguments |= props.optional(
+        props.text, "GroupName", "Description", "ScheduleExpressionTimezone", "KmsKeyArn"
+    )
     with props.nested("Target") as target:
         api_target: dict[str, Any] = {"Arn": target.text("Arn"), "RoleArn": target.text("RoleArn")}
-        if "Input" in target:
-            api_target["Input"] = target.text("Input")
+        api_target |= target.optional(target.text, "Input") | target.optional(
+            target.value, "DeadLetterConfig"
+        )
         if "RetryPolicy" in target:
-            with target.nested("RetryPolicy") as retry:
-                api_target["RetryPolicy"] = {key: retry.integer(key) for key in retry.names()}
-        if "DeadLetterConfig" in target:
-            api_target["DeadLetterConfig"] = target.value("DeadLetterConfig")
-    arguments["Target"] = api_target
-    arn: str = ctx.client("scheduler").create_schedule(**arguments)["ScheduleArn"]
+            retry = target.nested("RetryPolicy")
+            api_target["RetryPolicy"] = _read(retry, retry.integer, *retry.names())
+    arn: str = ctx.client("scheduler").create_schedule(**arguments, Target=api_target)["ScheduleArn"]
     # The emulated scheduler never fires: the local scheduler does, from these specs.
     ctx.schedules.append(
         ScheduleSpec(
             logical_id=logical_id,
-            name=name,
-            expression=expression,
-            state=state,
+            name=arguments["Name"],
+            expression=arguments["ScheduleExpression"],
+            state=arguments["State"],
             target_arn=api_target["Arn"],
             target_input=api_target.get("Input"),
         )
     )
-    return Created(ref=name, attributes={"Arn": arn})
+    return Created(ref=arguments["Name"], attributes={"Arn": arn})
 
 
 # The characters SSM allows in a parameter name (PutParameter's naming constraints). moto accepts any name,
@@ -591,57 +519,46 @@ def _parameter(ctx: DeployContext, logical_id: str, props: Props) -> Created:
         raise ResourceCreationError(
             f"{props.where}: SSM refuses the parameter name {name!r} (letters, digits and _.-/ only)"
         )
-    parameter_type = props.text("Type")
-    value = props.text("Value")
-    arguments: dict[str, Any] = {"Name": name, "Type": parameter_type, "Value": value}
-    for key in ("Description", "AllowedPattern", "Tier", "DataType"):
-        if key in props:
-            arguments[key] = props.text(key)
-    ctx.client("ssm").put_parameter(**arguments)
-    props.ignore(_TAGS)
+    parameter_type, value = props.text("Type"), props.text("Value")
+    optional = props.optional(props.text, "Description", "AllowedPattern", "Tier", "DataType")
+    ctx.client("ssm").put_parameter(Name=name, Type=parameter_type, Value=value, **optional)
+    props.ignore("Tags")
     return Created(ref=name, attributes={"Type": parameter_type, "Value": value})
 
 
 def _table(ctx: DeployContext, logical_id: str, props: Props) -> Created:
     name = props.opt_text("TableName") or ctx.physical_name(logical_id, 255)
-    arguments: dict[str, Any] = {
-        "TableName": name,
-        "AttributeDefinitions": props.value("AttributeDefinitions"),
-        "KeySchema": props.value("KeySchema"),
-        "BillingMode": props.opt_text("BillingMode") or "PROVISIONED",
-    }
-    if "ProvisionedThroughput" in props:
-        arguments["ProvisionedThroughput"] = props.value("ProvisionedThroughput")
-    if "SSESpecification" in props:
-        arguments["SSESpecification"] = props.value("SSESpecification")
-    table = ctx.client("dynamodb").create_table(**arguments)["TableDescription"]
-    props.ignore(_TAGS)
+    table = ctx.client("dynamodb").create_table(
+        TableName=name,
+        AttributeDefinitions=props.value("AttributeDefinitions"),
+        KeySchema=props.value("KeySchema"),
+        BillingMode=props.opt_text("BillingMode") or "PROVISIONED",
+        **props.optional(props.value, "ProvisionedThroughput", "SSESpecification"),
+    )["TableDescription"]
+    props.ignore("Tags")
     return Created(ref=name, attributes={"Arn": table["TableArn"]})
 
 
 def _topic(ctx: DeployContext, logical_id: str, props: Props) -> Created:
     sns = ctx.client("sns")
-    fifo = props.flag("FifoTopic", False)
+    fifo = props.flag("FifoTopic")
     generated = ctx.physical_name(logical_id, 251) + ".fifo" if fifo else ctx.physical_name(logical_id, 256)
     name = props.opt_text("TopicName") or generated
-    attributes = {
-        key: props.text(key)
-        for key in ("DisplayName", "KmsMasterKeyId", "FifoTopic", "ContentBasedDeduplication")
-        if key in props
-    }
+    # CloudFormation's topic properties are SNS topic attributes.
+    attributes = props.optional(
+        props.text, "DisplayName", "KmsMasterKeyId", "FifoTopic", "ContentBasedDeduplication"
+    )
     arn: str = sns.create_topic(Name=name, Attributes=attributes)["TopicArn"]
     for subscription in props.nested_list("Subscription") if "Subscription" in props else []:
         with subscription:
-            sns.subscribe(
-                TopicArn=arn, Protocol=subscription.text("Protocol"), Endpoint=subscription.text("Endpoint")
-            )
-    props.ignore(_TAGS)
+            sns.subscribe(TopicArn=arn, **{key: subscription.text(key) for key in ("Protocol", "Endpoint")})
+    props.ignore("Tags")
     return Created(ref=arn, attributes={"TopicArn": arn, "TopicName": name})
 
 
 def _subscription(ctx: DeployContext, logical_id: str, props: Props) -> Created:
-    attributes = {key: props.text(key) for key in ("FilterPolicyScope", "RawMessageDelivery") if key in props}
-    attributes |= {key: props.document(key) for key in ("FilterPolicy", "RedrivePolicy") if key in props}
+    attributes = props.optional(props.text, "FilterPolicyScope", "RawMessageDelivery")
+    attributes |= props.optional(props.document, "FilterPolicy", "RedrivePolicy")
     response = ctx.client("sns").subscribe(
         TopicArn=props.text("TopicArn"),
         Protocol=props.text("Protocol"),
@@ -649,8 +566,7 @@ def _subscription(ctx: DeployContext, logical_id: str, props: Props) -> Created:
         Attributes=attributes,
         ReturnSubscriptionArn=True,
     )
-    arn: str = response["SubscriptionArn"]
-    return Created(ref=arn, attributes={"Arn": arn})
+    return Created(ref=response["SubscriptionArn"], attributes={"Arn": response["SubscriptionArn"]})
 
 
 def _topic_policy(ctx: DeployContext, logical_id: str, props: Props) -> Created:
@@ -664,21 +580,15 @@ def _topic_policy(ctx: DeployContext, logical_id: str, props: Props) -> Created:
 
 def _key(ctx: DeployContext, logical_id: str, props: Props) -> Created:
     kms = ctx.client("kms")
-    arguments: dict[str, Any] = {}
-    if "KeyPolicy" in props:
-        arguments["Policy"] = props.document("KeyPolicy")
-    for key in ("Description", "KeyUsage", "KeySpec"):
-        if key in props:
-            arguments[key] = props.text(key)
-    if "MultiRegion" in props:
-        arguments["MultiRegion"] = props.flag("MultiRegion", False)
-    metadata = kms.create_key(**arguments)["KeyMetadata"]
-    if props.flag("EnableKeyRotation", False):
+    arguments = {"Policy": props.document("KeyPolicy")} if "KeyPolicy" in props else {}
+    arguments |= props.optional(props.text, "Description", "KeyUsage", "KeySpec")
+    metadata = kms.create_key(**arguments, **props.optional(props.flag, "MultiRegion"))["KeyMetadata"]
+    if props.flag("EnableKeyRotation"):
         kms.enable_key_rotation(KeyId=metadata["KeyId"])
     if not props.flag("Enabled", True):
         kms.disable_key(KeyId=metadata["KeyId"])
     # The waiting period applies only when the stack deletes the key.
-    props.ignore(_TAGS, "PendingWindowInDays")
+    props.ignore("Tags", "PendingWindowInDays")
     return Created(ref=metadata["KeyId"], attributes={"Arn": metadata["Arn"], "KeyId": metadata["KeyId"]})
 
 
@@ -688,7 +598,7 @@ def _alias(ctx: DeployContext, logical_id: str, props: Props) -> Created:
     return Created(ref=alias)
 
 
-# Alarm properties the CloudWatch API takes as they are (text), and those it takes as numbers or lists.
+# Alarm properties the CloudWatch API takes as they are (text); the others are numbers, lists or objects.
 _ALARM_TEXT = (
     "AlarmDescription",
     "ComparisonOperator",
@@ -701,45 +611,30 @@ _ALARM_TEXT = (
     "TreatMissingData",
     "Unit",
 )
-_ALARM_INTEGERS = ("DatapointsToAlarm", "EvaluationPeriods", "Period")
-_ALARM_ACTIONS = ("AlarmActions", "InsufficientDataActions", "OKActions")
 
 
 def _alarm(ctx: DeployContext, logical_id: str, props: Props) -> Created:
     name = props.opt_text("AlarmName") or ctx.physical_name(logical_id, 255)
-    arguments: dict[str, Any] = {"AlarmName": name}
-    arguments |= {key: props.text(key) for key in _ALARM_TEXT if key in props}
-    arguments |= {key: props.integer(key) for key in _ALARM_INTEGERS if key in props}
-    arguments |= {key: props.text_list(key) for key in _ALARM_ACTIONS if key in props}
-    if "Threshold" in props:
-        arguments["Threshold"] = props.number("Threshold")
-    if "ActionsEnabled" in props:
-        arguments["ActionsEnabled"] = props.flag("ActionsEnabled", True)
-    if "Dimensions" in props:
-        arguments["Dimensions"] = props.value("Dimensions")
+    arguments = props.optional(props.text, *_ALARM_TEXT) | props.optional(props.value, "Dimensions")
+    arguments |= props.optional(props.integer, "DatapointsToAlarm", "EvaluationPeriods", "Period")
+    arguments |= props.optional(props.text_list, "AlarmActions", "InsufficientDataActions", "OKActions")
+    arguments |= props.optional(props.number, "Threshold") | props.optional(props.flag, "ActionsEnabled")
     if "Metrics" in props:
         arguments["Metrics"] = [_metric_query(query) for query in props.nested_list("Metrics")]
-    ctx.client("cloudwatch").put_metric_alarm(**arguments)
+    ctx.client("cloudwatch").put_metric_alarm(AlarmName=name, **arguments)
     arn = f"arn:{ctx.partition}:cloudwatch:{ctx.region}:{ctx.account_id}:alarm:{name}"
     return Created(ref=name, attributes={"Arn": arn})
 
 
 def _metric_query(query: Props) -> dict[str, Any]:
     with query:
-        api_query: dict[str, Any] = {
-            key: query.text(key) for key in ("Id", "Expression", "Label", "AccountId") if key in query
-        }
-        if "ReturnData" in query:
-            api_query["ReturnData"] = query.flag("ReturnData", True)
-        if "Period" in query:
-            api_query["Period"] = query.integer("Period")
+        api_query = query.optional(query.text, "Id", "Expression", "Label", "AccountId")
+        api_query |= query.optional(query.flag, "ReturnData") | query.optional(query.integer, "Period")
         if "MetricStat" in query:
             with query.nested("MetricStat") as stat:
-                api_query["MetricStat"] = {
-                    "Metric": stat.value("Metric"),
-                    "Period": stat.integer("Period"),
-                    "Stat": stat.text("Stat"),
-                } | ({"Unit": stat.text("Unit")} if "Unit" in stat else {})
+                metric_stat = {"Metric": stat.value("Metric"), "Period": stat.integer("Period")}
+                metric_stat |= {"Stat": stat.text("Stat")} | stat.optional(stat.text, "Unit")
+            api_query["MetricStat"] = metric_stat
         return api_query
 
 

@@ -66,8 +66,9 @@ def apply_sam_transform(
     metrics = Metrics(metrics_publisher=DummyMetricsPublisher())
     translator = Translator(None, Parser(), boto_session=boto3.Session(region_name=region), metrics=metrics)
     try:
+        # No managed policy map: names outside the translator's bundled one stay as written (no IAM call).
         translated = translator.translate(
-            document, parameter_values=parameter_values, get_managed_policy_map=_no_managed_policy_lookup
+            document, parameter_values=parameter_values, get_managed_policy_map=dict
         )
     except Exception as exc:  # the translator raises its own hierarchy; its messages say what is wrong
         raise TemplateError(f"the SAM transform failed: {exc}") from exc
@@ -75,11 +76,6 @@ def apply_sam_transform(
         metrics.publish()
     result: dict[str, Any] = undo_mark_unicode_str_in_template(translated)
     return result
-
-
-def _no_managed_policy_lookup() -> dict[str, str]:
-    """Names outside the translator's bundled map of AWS managed policies stay as written (no IAM call)."""
-    return {}
 
 
 def _with_local_uris_as_s3(template: dict[str, Any]) -> dict[str, Any]:
