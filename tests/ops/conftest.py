@@ -22,7 +22,7 @@ from e2e.stack_helpers import StackUnderTest, stop_running_executions
 from labelbatch.cli import main
 from labelbatch.images import SampleImage, generate_sample_images
 from labelbatch.ops.target import Stack, local_stack
-from model_reaper import lock, reaper
+from model_reaper.lock import LOCK_KEY, NO_OWNER
 from support.local_stack import start_test_stack, stop_test_stack
 
 # Wide enough that rich never wraps a key or a sentence the tests look for.
@@ -121,7 +121,7 @@ def make_idle(shared: SharedStack) -> None:
         # A stopped run never releases its run lock.
         stack.client("dynamodb").put_item(
             TableName=outputs["RunLockTableName"],
-            Item={**lock.LOCK_KEY, "owner": {"S": lock.NO_OWNER}},
+            Item={**LOCK_KEY, "owner": {"S": NO_OWNER}},
         )
     model = stack.model_report()
     if model["status"] in _MODEL_ON:
@@ -135,8 +135,8 @@ def make_idle(shared: SharedStack) -> None:
             UUID=outputs["EventSourceMappingId"], Enabled=False
         )
         stack.wait_for_consumer("Disabled")
-    if stack.marker() != reaper.NO_OWNER:
-        stack.set_marker(reaper.NO_OWNER)
+    if stack.marker() != NO_OWNER:
+        stack.set_marker(NO_OWNER)
     for queue in ("ImageQueueUrl", "DeadLetterQueueUrl"):
         stack.client("sqs").purge_queue(QueueUrl=outputs[queue])
     empty_bucket(stack)

@@ -6,9 +6,7 @@ from datetime import timedelta
 
 from e2e.stack_helpers import StackUnderTest
 from labelbatch.images import SampleImage
-from labelbatch.ops import status as ops_status
 from labelbatch.ops.times import iso
-from model_reaper import reaper
 from ops.conftest import Operator, SharedStack, set_batch_run_schedule
 
 STATUS_KEYS = {
@@ -182,7 +180,3 @@ def test_an_enabled_schedule_fires_next_a_whole_interval_after_its_creation(
     # Then the next run is one hour after the schedule was created (the stack is younger than an hour)
     assert status["schedule"]["state"] == "ENABLED"
     assert status["schedule"]["nextFireAt"] == iso(schedule["CreationDate"] + timedelta(hours=1))
-
-
-def test_status_reads_the_marker_as_the_reaper_writes_it() -> None:
-    assert ops_status.NO_OWNER == reaper.NO_OWNER

@@ -11,10 +11,7 @@ from labelbatch.ops.runs import RunRecord, latest_run
 from labelbatch.ops.schedule import ScheduleState, batch_run_schedule
 from labelbatch.ops.target import Stack
 from labelbatch.ops.times import iso
-
-# The start marker's value while no run owns the model: model_reaper.reaper.NO_OWNER, which the command cannot
-# import (it needs the functions' observability module, not installed with labelbatch); tests/ops checks both.
-NO_OWNER = "none"
+from model_reaper.lock import NO_OWNER
 
 
 class ModelState(ModelDescription):
