@@ -35,7 +35,6 @@ from labelbatch.planning.cli import plan
 from labelbatch.planning.model import INFERENCE_UNIT_HOUR_PRICE_USD
 
 EXIT_FAILED = 1
-EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 DEBUG_VARIABLE = "LABELBATCH_DEBUG"
 # Shown in `labelbatch --help` in this order; a command not listed here goes under "Other commands".
@@ -305,7 +304,7 @@ def runs(ctx: click.Context, stack: Stack, output: Output, limit: int, unit_pric
 @operation
 @unit_price_option
 def runs_show(stack: Stack, output: Output, run_name: str, unit_price: float) -> None:
-    """One run's timeline (the README's steps 1-8) and summary.
+    """One run's timeline (the README's steps 1-4) and summary.
 
     The states it passed, grouped by step, with times; the errors met on the way; its summary."""
     from labelbatch.ops.runs import describe_run

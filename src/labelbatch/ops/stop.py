@@ -47,7 +47,7 @@ class StopReport(TypedDict):
     consumer: Change
     model: Change
     runInProgress: str | None
-    """The name of the run that was in progress: it fails with ModelStoppedDuringRun and cleans up."""
+    """The name of the run that was in progress: it fails with ModelStoppedDuringRun and switches off."""
     schedule: ScheduleState | None
 
 
