@@ -41,8 +41,8 @@ class SharedStack:
 def labelbatch(
     *arguments: str, env: Mapping[str, str | None] | None = None, stdin: str | None = None
 ) -> Result:
-    """`labelbatch ARGUMENTS` in this process, with `env` changing os.environ while it runs (for the
-    in-process stack too: leave AWS_ENDPOINT_URL alone while a run is under way, as its functions read it)."""
+    """`labelbatch ARGUMENTS` in this process, with `env` changing os.environ while it runs (the stack's
+    functions have variables of their own)."""
     runner = CliRunner(mix_stderr=False, env={"COLUMNS": COLUMNS, "LABELBATCH_STACK": None, **(env or {})})
     return runner.invoke(main, list(arguments), input=stdin, catch_exceptions=False)
 
