@@ -13,9 +13,9 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: setup demo test lint validate reliability bench clean
+.PHONY: setup chromium demo test lint validate reliability bench clean
 
-setup: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed
+setup: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed chromium
 
 $(UV_VENV)/.installed: requirements-uv.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=...)" >&2; exit 1; }
@@ -38,6 +38,15 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt $(UV_VENV)/.installed
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+# The contact-sheet test opens `labelbatch annotate`'s page in a real browser: Debian's chromium. Without
+# root or apt-get it is not installed, and that one test says so when it skips.
+chromium:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+	{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  { apt-get install -y -qq --no-install-recommends chromium >/dev/null || \
+	    { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; }; }; } || \
+	echo "note: chromium could not be installed (apt-get as root); the contact-sheet browser test will skip" >&2
 
 demo: $(VENV)/.installed
 	$(BIN)/labelbatch demo

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from e2e.stack_helpers import FAST_MODEL, StackUnderTest, StartLocalStack, stop_running_executions
+from e2e.stack_helpers import FAST_MODEL, StackUnderTest, StartLocalStack
 from labelbatch.emulator import EmulatorSettings
 from labelbatch.local.moto_shims import MappingSwitch
-from labelbatch.local.stack import LocalStack, LocalStackConfig
+from labelbatch.local.stack import LocalStack
+from support.local_stack import start_test_stack, stop_test_stack
 
 TESTS = Path(__file__).parent
 
@@ -38,28 +39,16 @@ def start_local_stack() -> Iterator[StartLocalStack]:
         keep_test_event: bool = False,
     ) -> StackUnderTest:
         assert not started, "one local stack at a time: moto's services are per process"
-        config = LocalStackConfig(
-            port=0,
-            schedule=False,
-            poll_seconds=1,
-            function_log_level="WARNING",
-            parameters=dict(parameters or {}),
-            emulator=emulator,
-            mapping_switch=mapping_switch or MappingSwitch(),
-        )
         # start() stops whatever it started when it fails, so only a started stack is recorded.
-        stack = LocalStack(config).start()
+        stack = start_test_stack(emulator=emulator, parameters=parameters, mapping_switch=mapping_switch)
         started.append(stack)
         return StackUnderTest.prepared(
-            stack.endpoint_url, config.region, stack.outputs, keep_test_event=keep_test_event
+            stack.endpoint_url, stack.config.region, stack.outputs, keep_test_event=keep_test_event
         )
 
     yield start
     for stack in started:
-        # A run left RUNNING by a failed test would keep calling the port of its SDK tasks, which the next
-        # stack reuses (moto_shims.SDK_TASK_PORT).
-        stop_running_executions(stack.client("stepfunctions"), stack.outputs["StateMachineArn"])
-        stack.stop()
+        stop_test_stack(stack)
 
 
 @pytest.fixture

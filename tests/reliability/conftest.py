@@ -49,7 +49,7 @@ def rows_directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def start_scenario(capfd: pytest.CaptureFixture[str]) -> Iterator[StartScenario]:
     """Start the local stack of this test's scenario (stopped when the test ends); handler logs are read from
-    the captured stdout."""
+    the captured stderr."""
     stacks: list[StackView] = []
 
     def start(

@@ -14,6 +14,7 @@ import threading
 import time
 import urllib.request
 import uuid
+import warnings
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -30,7 +31,7 @@ from werkzeug.wrappers import Request, Response
 
 from labelbatch.emulator import CustomLabelsEmulator, EmulatorSettings, RekognitionMiddleware, moto_s3_fetcher
 from labelbatch.emulator.model import demo_model_arns
-from labelbatch.local import moto_shims
+from labelbatch.local import OUTPUTS_PATH, TEMPLATE, moto_shims
 from labelbatch.local.consumer import ConsumerStats, QueueConsumer
 from labelbatch.local.deploy import deploy_stack
 from labelbatch.local.deploy.model import DeployedStack, ScheduleSpec
@@ -38,9 +39,6 @@ from labelbatch.local.execution_environment import FunctionRuntime
 from labelbatch.local.lambda_runtime import LambdaContext
 from labelbatch.local.scheduler import LocalScheduler
 
-REPOSITORY = Path(__file__).resolve().parents[3]
-TEMPLATE = REPOSITORY / "template.yaml"
-OUTPUTS_PATH = "/_labelbatch/outputs"
 STATE_MACHINE_LOGICAL_ID = "BatchRunStateMachine"
 
 
@@ -77,6 +75,8 @@ def local_parameters(config: LocalStackConfig) -> dict[str, str]:
         "PollIntervalSeconds": str(config.poll_seconds),
         "ModelStartTimeoutMinutes": "5",
         "MaxRunMinutes": "30",
+        # Deployed as they run: with schedule=False nothing fires them, and Scheduler shows them so.
+        "ScheduleState": "ENABLED" if config.schedule else "DISABLED",
         **config.parameters,
     }
 
@@ -180,6 +180,7 @@ class LocalStack:
                 account_id=DEFAULT_ACCOUNT_ID,
             )
             outputs_api.outputs = dict(self.deployed.outputs)
+            self._record_outputs_stack()
             self._runtimes = {
                 logical_id: FunctionRuntime(
                     function.code_dir, function.handler, self._function_variables(function.environment)
@@ -313,6 +314,24 @@ class LocalStack:
         # moto's backends are per process: a new local stack starts from empty services.
         reset = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")  # noqa: S310
         urllib.request.urlopen(reset).close()  # noqa: S310  (an http URL we built for our own endpoint)
+
+    def _record_outputs_stack(self) -> None:
+        """A CloudFormation stack of the local stack's name holding its outputs, as `sam deploy` leaves one:
+        `labelbatch --stack NAME` with AWS_ENDPOINT_URL pointed here then takes the deployed-stack path."""
+        assert self.deployed is not None
+        record = {
+            # CloudFormation needs one resource; moto creates nothing for a wait condition handle.
+            "Resources": {"OutputsRecord": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+            "Outputs": {name: {"Value": value} for name, value in self.deployed.outputs.items()},
+        }
+        with warnings.catch_warnings():
+            # moto warns that it creates nothing for the handle, which is the point.
+            warnings.filterwarnings(
+                "ignore", message="Tried to parse AWS::CloudFormation::WaitConditionHandle"
+            )
+            self.client("cloudformation").create_stack(
+                StackName=self.config.stack_name, TemplateBody=json.dumps(record)
+            )
 
     def _state_machine_schedule(self) -> ScheduleSpec:
         assert self.deployed is not None

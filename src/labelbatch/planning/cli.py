@@ -17,7 +17,7 @@ from rich.table import Table
 from labelbatch.planning.arrivals import MONTH_DAYS, Pattern
 from labelbatch.planning.batch_run import DEFAULT_POLL_SECONDS
 from labelbatch.planning.catalog import Deployment
-from labelbatch.planning.model import Billing, ModelSpec
+from labelbatch.planning.model import INFERENCE_UNIT_HOUR_PRICE_USD, Billing, ModelSpec
 from labelbatch.planning.report import PlanReport, PlanRequest, make_report
 from labelbatch.schedule_expression import ScheduleError, rate_expression, rate_seconds
 
@@ -74,7 +74,7 @@ _BILLING_TITLES = {
 @click.option(
     "--price-per-inference-unit-hour",
     type=click.FloatRange(min=0),
-    default=4.0,
+    default=INFERENCE_UNIT_HOUR_PRICE_USD,
     show_default=True,
     help="USD per inference-unit hour.",
 )

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 # Step Functions standard workflows, per state transition (us-east-1 list price).
 TRANSITION_PRICE_USD = 0.025 / 1000
+# Custom Labels, per inference-unit hour (us-east-1 list price; other regions differ).
+INFERENCE_UNIT_HOUR_PRICE_USD = 4.0
 
 
 class Billing(enum.StrEnum):
@@ -33,7 +35,7 @@ class ModelSpec:
     start_seconds: float = 15 * 60
     start_spread_seconds: float = 5 * 60
     stop_seconds: float = 0.0
-    price_per_inference_unit_hour: float = 4.0
+    price_per_inference_unit_hour: float = INFERENCE_UNIT_HOUR_PRICE_USD
 
     def __post_init__(self) -> None:
         if self.tps_per_inference_unit <= 0:
