@@ -10,7 +10,6 @@ same text.
 
 from __future__ import annotations
 
-import math
 import os
 import platform
 import time
@@ -24,6 +23,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # the backend is chosen first
 
 from labelbatch.planning.arrivals import MONTH_DAYS, Pattern
+from labelbatch.planning.cli import latency_text
 from labelbatch.planning.model import Billing
 from labelbatch.planning.report import PlanReport, PlanRequest, Row, make_report
 from labelbatch.schedule_expression import rate_expression
@@ -142,9 +142,9 @@ def _latency_goal(scenarios: list[Scenario]) -> str:
         cells = [
             scenario.pattern.value,
             f"{scenario.images_per_day:,}",
-            _minutes(hourly.outcome.latency(0.95)),
+            latency_text(hourly.outcome.latency(0.95)),
             f"{hourly.unit_hours(Billing.RUNNING):,.1f}",
-            _minutes(target_seconds),
+            latency_text(target_seconds),
         ]
         found = scenario.target.best.get(Billing.RUNNING)
         if found is None:
@@ -154,7 +154,7 @@ def _latency_goal(scenarios: list[Scenario]) -> str:
             ratio = hours / hourly.unit_hours(Billing.RUNNING)
             cells += [
                 _setting(found.policy.schedule_seconds, found.policy.drain_target_seconds),
-                _minutes(found.outcome.latency(0.95)),
+                latency_text(found.outcome.latency(0.95)),
                 f"{hours:,.1f}",
                 f"{ratio:.2f}",
                 _yes(ratio <= 1.2 and found.outcome.latency(0.95) <= target_seconds),
@@ -192,8 +192,8 @@ def _full_table(scenario: Scenario) -> str:
             f"| {row.policy} | {outcome.runs:,}{failed} | {running:,.1f} | {running / floor:.2f} | "
             f"{row.model_usd(Billing.RUNNING, model):,.0f} | {starting:,.1f} | {starting / floor:.2f} | "
             f"{row.model_usd(Billing.RUNNING_AND_STARTING, model):,.0f} | "
-            f"{outcome.orchestration_cost:,.2f} | {_minutes(outcome.latency(0.5))} | "
-            f"{_minutes(outcome.latency(0.95))} |"
+            f"{outcome.orchestration_cost:,.2f} | {latency_text(outcome.latency(0.5))} | "
+            f"{latency_text(outcome.latency(0.95))} |"
         )
     return "\n".join([*lines, ""])
 
@@ -234,18 +234,6 @@ def _setting(schedule_seconds: float | None, drain_target_seconds: float | None)
     schedule = rate_expression(schedule_seconds) if schedule_seconds is not None else "no schedule"
     units = f", units to drain in {drain_target_seconds / 60:g} min" if drain_target_seconds else ""
     return f"`{schedule}`, poll 15 s{units}"
-
-
-def _minutes(seconds: float) -> str:
-    if math.isnan(seconds):
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.0f} s"
-    if seconds < 100 * 60:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 2 * 86400:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} d"
 
 
 def _yes(condition: bool) -> str:

@@ -189,8 +189,8 @@ def _costs(report: PlanReport, billing: Billing) -> Table:
             _usd(row.model_usd(billing, model) / MONTH_DAYS),
             _usd(row.model_usd(billing, model)),
             step_functions,
-            _minutes(outcome.latency(0.5)),
-            _minutes(outcome.latency(0.95)),
+            latency_text(outcome.latency(0.5)),
+            latency_text(outcome.latency(0.95)),
         )
     return table
 
@@ -201,18 +201,21 @@ def _print_best(report: PlanReport, console: Console) -> None:
     for billing, found in report.best.items():
         label = _BILLING_TITLES[billing].replace("Model billed for ", "")
         if found is None:
-            console.print(f"[bold]p95 <= {_minutes(target)}[/bold] ({label}): no schedule tried meets it.")
+            console.print(
+                f"[bold]p95 <= {latency_text(target)}[/bold] ({label}): no schedule tried meets it."
+            )
             continue
         assert found.policy.schedule_seconds is not None
         console.print(
-            f"[bold]p95 <= {_minutes(target)}[/bold] ({label}): ScheduleExpression "
+            f"[bold]p95 <= {latency_text(target)}[/bold] ({label}): ScheduleExpression "
             f"{rate_expression(found.policy.schedule_seconds)}; {found.policy.summary}: "
             f"{found.cost(billing, report.model):,.2f} USD/month with Step Functions, "
-            f"p95 {_minutes(found.outcome.latency(0.95))}"
+            f"p95 {latency_text(found.outcome.latency(0.95))}"
         )
 
 
-def _minutes(seconds: float) -> str:
+def latency_text(seconds: float) -> str:
+    """A latency as people read it: seconds, minutes, hours or days ("-" when there is none)."""
     if math.isnan(seconds):
         return "-"
     if seconds < 60:
