@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 from botocore.model import OperationModel, ServiceModel
 from moto.awslambda.models import EventSourceMapping, LambdaBackend
 from moto.s3 import notifications as s3_notifications
-from moto.sqs.models import Queue
+from moto.sqs.models import Queue, SQSBackend
 from moto.stepfunctions.parser.asl.component.state.choice.comparison.comparison_operator_type import (
     ComparisonOperatorType,
 )
@@ -78,6 +78,7 @@ def apply_moto_shims() -> None:
         _notify_object_versions()
         _switch_mappings_over_time()
         _call_the_local_stack_from_sdk_tasks()
+        _receive_each_message_once()
         _applied = True
 
 
@@ -85,6 +86,32 @@ def _call_the_local_stack_from_sdk_tasks() -> None:
     """moto's engine sends each SDK task to the port in $MOTO_PORT, read as the task runs: the local stack
     would have to set a variable of this whole process. SDK_TASK_PORT says it instead."""
     engine_boto_client.moto_server_port = lambda: str(SDK_TASK_PORT)  # type: ignore[attr-defined]
+
+
+def _receive_each_message_once() -> None:
+    """moto's ReceiveMessage checks that a message is visible and marks it received in two steps, unlocked:
+    two pollers receiving at once can both take the same message, which SQS does only rarely (at-least-once
+    delivery). Each pick runs under one lock; a long poll waits outside it, as moto's own loop does."""
+    receive = SQSBackend.receive_message
+    picking = threading.Lock()
+
+    def receive_message(
+        self: SQSBackend,
+        queue_name: str,
+        count: int,
+        wait_seconds_timeout: int,
+        visibility_timeout: int,
+        message_attribute_names: list[str] | None = None,
+    ) -> list[Any]:
+        deadline = time.monotonic() + wait_seconds_timeout
+        while True:
+            with picking:
+                received = receive(self, queue_name, count, 0, visibility_timeout, message_attribute_names)
+            if received or time.monotonic() >= deadline:
+                return received
+            self.get_queue(queue_name).wait_for_messages(1)
+
+    SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
 
 
 def _stop_moto_lambda_dispatch() -> None:

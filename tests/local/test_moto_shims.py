@@ -1,0 +1,38 @@
+"""The moto shims that the deployment tests do not reach."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import boto3
+from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.sqs.models import sqs_backends
+
+from labelbatch.local.moto_shims import apply_moto_shims
+
+
+def test_concurrent_receives_never_take_the_same_message() -> None:
+    apply_moto_shims()
+    with mock_aws():
+        # Given a queue of 400 messages
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="images")["QueueUrl"]
+        for start in range(0, 400, 10):
+            entries = [{"Id": str(i), "MessageBody": f"image {start + i}"} for i in range(10)]
+            sqs.send_message_batch(QueueUrl=url, Entries=entries)
+        backend = sqs_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
+
+        # When eight pollers receive at once, as the local consumer's do, until the queue is empty
+        def poll(_: int) -> list[str]:
+            taken: list[str] = []
+            while received := backend.receive_message("images", 2, 0, 360):
+                taken += [message.id for message in received]
+            return taken
+
+        with ThreadPoolExecutor(max_workers=8) as pollers:
+            taken = [identifier for batch in pollers.map(poll, range(8)) for identifier in batch]
+
+        # Then every message was received once
+        assert len(taken) == 400
+        assert len(set(taken)) == 400
