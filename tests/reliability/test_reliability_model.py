@@ -85,7 +85,9 @@ def test_a_model_stopped_by_an_operator_mid_drain_fails_the_run_and_loses_nothin
 
     # Then that run failed after switching the consumer off, with images still unanswered
     assert len(first.results_after) < len(scenario.expected)
-    # And the next run starts the model again and answers the rest
+    # And once the images the stop failed in flight are back from their retry delay (all twelve may be in
+    # flight when the model stops), the next run starts the model again and answers the rest
+    scenario.wait_until("the failed images to wait again", lambda: scenario.stack.retrying() == 0)
     scenario.run(status="SUCCEEDED", outcome="processed")
     record(check_invariants(scenario, reaper="leaves alone"))
 
