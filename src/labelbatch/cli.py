@@ -371,6 +371,9 @@ def run_now(stack: Stack, output: Output, wait: bool, interval: float) -> None:
     if not output.as_json:
         output.console.print(f"Started run {started['name']}.")
     last = None
+    # Ctrl-C stops the watching even where SIGINT was inherited ignored (a shell's background job), as in
+    # `local up`: Python then installs no KeyboardInterrupt of its own.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         if output.as_json or not output.console.is_terminal:
             *_, last = watch_run(stack, started["arn"], interval=interval)
