@@ -120,9 +120,12 @@ class FunctionLog:
     def __init__(self, capfd: pytest.CaptureFixture[str]) -> None:
         self._capfd = capfd
         self._lines: list[dict[str, Any]] = []
+        # What followed the last newline of the previous read: a line an environment was still writing.
+        self._unfinished = ""
 
     def lines(self) -> list[dict[str, Any]]:
-        for text in self._capfd.readouterr().err.splitlines():
+        *finished, self._unfinished = (self._unfinished + self._capfd.readouterr().err).split("\n")
+        for text in finished:
             try:
                 line = json.loads(text)
             except json.JSONDecodeError:
