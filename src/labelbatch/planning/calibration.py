@@ -126,6 +126,24 @@ class CaseMeasurement:
     started_runs: int
     """Runs that started the model."""
 
+    @classmethod
+    def of(
+        cls,
+        case: LocalCase,
+        uploads: Sequence[float],
+        fires: Sequence[float],
+        before: dict[str, Any],
+        after: dict[str, Any],
+    ) -> CaseMeasurement:
+        """The case's uploads and fires, and what the emulator's usage gained between `before` and `after`."""
+        return cls(
+            case=case,
+            uploads=tuple(uploads),
+            fires=tuple(fires),
+            running_seconds=float(after["runningSeconds"] - before["runningSeconds"]),
+            started_runs=int(after["startCalls"] - before["startCalls"]),
+        )
+
 
 @dataclass(frozen=True)
 class Comparison:
@@ -333,14 +351,7 @@ def _measure_runs(local: CalibrationStack, case: RunCase) -> CaseMeasurement:
                 uploaded.append((began + time.time()) / 2 - origin)
             fires.append(time.time() - origin)
             local.wait_until_succeeded(local.fire(), f"case {case.name}")
-    after = local.usage()
-    return CaseMeasurement(
-        case=case,
-        uploads=tuple(uploaded),
-        fires=tuple(fires),
-        running_seconds=float(after["runningSeconds"] - before["runningSeconds"]),
-        started_runs=int(after["startCalls"] - before["startCalls"]),
-    )
+    return CaseMeasurement.of(case, uploaded, fires, before, local.usage())
 
 
 def _measure_scheduled(local: CalibrationStack, case: ScheduledCase) -> CaseMeasurement:
@@ -369,14 +380,7 @@ def _measure_scheduled(local: CalibrationStack, case: ScheduledCase) -> CaseMeas
             arns.append(local.fire())
             tick += case.tick_seconds
         uploader.join()
-    after = local.usage()
-    return CaseMeasurement(
-        case=case,
-        uploads=tuple(uploaded),
-        fires=tuple(fires),
-        running_seconds=float(after["runningSeconds"] - before["runningSeconds"]),
-        started_runs=int(after["startCalls"] - before["startCalls"]),
-    )
+    return CaseMeasurement.of(case, uploaded, fires, before, local.usage())
 
 
 def simulate(measured: CaseMeasurement, timings: MachineTimings, settings: LocalSettings) -> float:
