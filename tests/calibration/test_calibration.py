@@ -3,8 +3,8 @@
 The probe measures this machine's constants (poll periods, the steps around the drain, the drain rate, an
 image's time in flight) from runs of its own; each case is then measured and predicted independently. The
 local stack's step timings follow the machine's load: at load 8 (inside the parallel suite) the bursts case
-measured 39% above the simulation, the probe's timings no longer holding minutes later. So `make test` runs
-this tier alone, after the others. If state names change, change them at the top of
+measured 39% above the simulation, the probe's timings no longer holding minutes later. So this tier runs
+alone (`make test-calibration`), not in `make test`. If state names change, change them at the top of
 labelbatch/planning/calibration.py; bench/cost_model_calibration.py prints the same comparison case by case.
 """
 
