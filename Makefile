@@ -65,7 +65,7 @@ validate: setup
 	node_modules/.bin/asl-validator --json-path statemachine/batch_run.asl.json
 
 # Local-stack suites mostly wait on polls, not the CPU: four workers (each its own moto) cut the wall time.
-# The calibration compares timings and a case can land a whole poll off (bursts -20.9% once in five runs):
+# The calibration compares timings and a case can land a whole poll off (bursts -20.9% in one of four runs):
 # it runs alone, as make test-calibration, not here.
 test: lint validate
 	$(BIN)/pytest -n 4 -m "not calibration"
