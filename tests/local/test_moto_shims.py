@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import boto3
+from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sqs.models import sqs_backends
@@ -36,3 +39,45 @@ def test_concurrent_receives_never_take_the_same_message() -> None:
         # Then every message was received once
         assert len(taken) == 400
         assert len(set(taken)) == 400
+
+
+def test_concurrent_conditional_writes_let_one_through() -> None:
+    apply_moto_shims()
+    with mock_aws():
+        # Given a lock item that nobody holds, as the run-lock table starts
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        dynamodb.create_table(
+            TableName="run-lock",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        contenders = 8
+        rounds = 25
+        together = threading.Barrier(contenders)
+
+        # When eight runs try to acquire it at the same moment, round after round, as the definition does
+        def acquire(round_number: int, owner: int) -> str:
+            together.wait()
+            try:
+                dynamodb.update_item(
+                    TableName="run-lock",
+                    Key={"pk": {"S": f"round {round_number}"}},
+                    UpdateExpression="SET #owner = :me",
+                    ConditionExpression="attribute_not_exists(#owner)",
+                    ExpressionAttributeNames={"#owner": "owner"},
+                    ExpressionAttributeValues={":me": {"S": str(owner)}},
+                )
+            except ClientError as error:
+                return str(error.response["Error"]["Code"])
+            return "acquired"
+
+        with ThreadPoolExecutor(max_workers=contenders) as runs:
+            outcomes = [
+                Counter(runs.map(lambda owner, r=round_number: acquire(r, owner), range(contenders)))
+                for round_number in range(rounds)
+            ]
+
+        # Then each round exactly one of them holds it, and the others are told so
+        expected = Counter({"acquired": 1, "ConditionalCheckFailedException": contenders - 1})
+        assert outcomes == [expected] * rounds

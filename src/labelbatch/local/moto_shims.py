@@ -18,6 +18,7 @@ import botocore.session
 from botocore.exceptions import ClientError
 from botocore.model import OperationModel, ServiceModel
 from moto.awslambda.models import EventSourceMapping, LambdaBackend
+from moto.dynamodb.models import DynamoDBBackend
 from moto.s3 import notifications as s3_notifications
 from moto.sqs.models import Queue, SQSBackend
 from moto.stepfunctions.parser.asl.component.state.choice.comparison.comparison_operator_type import (
@@ -79,6 +80,7 @@ def apply_moto_shims() -> None:
         _switch_mappings_over_time()
         _call_the_local_stack_from_sdk_tasks()
         _receive_each_message_once()
+        _write_each_item_atomically()
         _applied = True
 
 
@@ -112,6 +114,25 @@ def _receive_each_message_once() -> None:
             self.get_queue(queue_name).wait_for_messages(1)
 
     SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
+
+
+def _write_each_item_atomically() -> None:
+    """moto's DynamoDB evaluates a write's condition and then writes, unlocked: two runs acquiring the run
+    lock at once both succeeded (a path test saw both drain and both stop the model). DynamoDB applies a
+    conditional write atomically; here every write takes one lock, reentrant since a transaction writes
+    through the others."""
+    writing = threading.RLock()
+
+    def atomic(write: Any) -> Any:
+        @functools.wraps(write)
+        def write_atomically(self: DynamoDBBackend, *args: Any, **kwargs: Any) -> Any:
+            with writing:
+                return write(self, *args, **kwargs)
+
+        return write_atomically
+
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+        setattr(DynamoDBBackend, name, atomic(getattr(DynamoDBBackend, name)))
 
 
 def _stop_moto_lambda_dispatch() -> None:
