@@ -72,9 +72,13 @@ def test_a_model_start_that_never_completes_times_out_and_is_stopped(
 def test_a_model_stopped_by_an_operator_mid_drain_fails_the_run_and_loses_nothing(
     start_scenario: StartScenario, samples: list[tuple[str, bytes]], record: RecordRow
 ) -> None:
-    # Given twelve images and slow analysis; images whose analysis fails come back after the default
-    # RetryDelaySeconds (10 s), not after the queue's 360 s
-    scenario = start_scenario(emulator=replace(FAST_MODEL, latency_ms=300))
+    # Given twelve images and slow analysis, paced at two calls a second (two invocations), so that the drain
+    # takes about six seconds and a stop after two results always lands mid-drain, however loaded the machine
+    # (at the default five a second, all twelve were answered before the stop once); images whose analysis
+    # fails come back after the default RetryDelaySeconds (10 s), not after the queue's 360 s
+    scenario = start_scenario(
+        emulator=replace(FAST_MODEL, latency_ms=300), parameters={"TpsPerInferenceUnit": "2"}
+    )
     scenario.upload_many(samples)
 
     # When an operator stops the model once the run has answered two images
