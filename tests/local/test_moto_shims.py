@@ -81,3 +81,37 @@ def test_concurrent_conditional_writes_let_one_through() -> None:
         # Then each round exactly one of them holds it, and the others are told so
         expected = Counter({"acquired": 1, "ConditionalCheckFailedException": contenders - 1})
         assert outcomes == [expected] * rounds
+
+
+def test_concurrent_deletes_and_uploads_undo_none_of_each_other() -> None:
+    apply_moto_shims()
+    with mock_aws():
+        # Given a queue of 400 messages, all received by the consumer
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="images")["QueueUrl"]
+        for start in range(0, 400, 10):
+            entries = [{"Id": str(i), "MessageBody": f"image {start + i}"} for i in range(10)]
+            sqs.send_message_batch(QueueUrl=url, Entries=entries)
+        backend = sqs_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
+        received = backend.receive_message("images", 400, 0, 360)
+        assert len(received) == 400
+
+        # When eight pollers delete what they processed while uploads add 200 more messages
+        def delete(handles: list[str]) -> None:
+            for handle in handles:
+                backend.delete_message("images", handle)
+
+        def upload(first: int) -> None:
+            for index in range(first, first + 50):
+                backend.send_message("images", f"new image {index}")
+
+        handles = [message.receipt_handle for message in received]
+        with ThreadPoolExecutor(max_workers=12) as workers:
+            work = [workers.submit(delete, handles[start::8]) for start in range(8)]
+            work += [workers.submit(upload, first) for first in range(0, 200, 50)]
+            for done in work:
+                done.result()
+
+        # Then no deleted message came back and no upload was lost
+        remaining = sorted(message.body for message in backend.get_queue("images")._messages)
+        assert remaining == sorted(f"new image {index}" for index in range(200))
