@@ -49,6 +49,7 @@ def test_get_reports_status_usage_and_settings(stack: Any) -> None:
             "tps_per_inference_unit": 2.0,
             "latency_ms": 0.0,
             "fail_next_start": False,
+            "stopped_before_next_stop": False,
             "throttle_fraction": 0.0,
             "transient_error_fraction": 0.0,
             "scale_seconds": 5.0,

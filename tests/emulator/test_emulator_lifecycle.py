@@ -156,6 +156,22 @@ def test_stop_while_stopping_or_stopped_is_resource_in_use(
     assert error_code(excinfo) == "ResourceInUseException"
 
 
+def test_a_stop_by_someone_else_can_land_just_before_the_next_one(stack: Any, rekognition: Any) -> None:
+    # Given a running model, and someone else's stop set to land just before the next stop
+    stack.start_and_wait()
+    stack.emulator.update_settings({"stopped_before_next_stop": True})
+
+    # When the model is stopped
+    with pytest.raises(ClientError) as excinfo:
+        rekognition.stop_project_version(ProjectVersionArn=VERSION_ARN)
+
+    # Then that stop meets a STOPPING model, the other one counts, and the setting was used up
+    assert error_code(excinfo) == "ResourceInUseException"
+    assert stack.model_status() == "STOPPING"
+    assert stack.emulator.model_report()["usage"]["stopCalls"] == 1
+    assert stack.emulator.settings.stopped_before_next_stop is False
+
+
 def test_start_while_stopping_is_resource_in_use(stack: Any, rekognition: Any) -> None:
     # Given a model that is STOPPING
     stack.start_and_wait()

@@ -188,9 +188,9 @@ def test_every_loop_is_bounded_by_a_counter_it_advances(
         for component in nx.strongly_connected_components(graph(scope))
         if len(component) > 1
     ]
-    # The poll loop (with the test-event removal and consumer enabling inside it) and the wait for the
-    # consumer to stop.
-    assert len(loops) == 2
+    # The poll loop (with the test-event removal and consumer enabling inside it), the stop the model refuses
+    # and the wait for the consumer to stop.
+    assert len(loops) == 3
     for loop in loops:
         # Given the counters the loop advances with States.MathAdd ...
         advanced = {
@@ -252,7 +252,12 @@ def test_the_longest_allowed_run_stays_inside_the_execution_history(definition: 
         EVENTS_PER_STATE.get(state["Type"], EVENTS_PER_OTHER_STATE) for state in definition["States"].values()
     )
     consumer_checks = 120 * 4 * EVENTS_PER_OTHER_STATE + 120 * 5
-    assert polls * per_poll + others + consumer_checks < HISTORY_QUOTA_EVENTS, polls
+    # and a model that refuses its stop for the longest start the template allows (120 minutes)
+    top = definition["States"]
+    stop_loop = nx.shortest_path(graph(definition), "Wait To Stop Again", "Stop Model?")
+    per_refusal = sum(EVENTS_PER_STATE.get(top[name]["Type"], EVENTS_PER_OTHER_STATE) for name in stop_loop)
+    refused_stops = 120 * 60 // top["Wait To Stop Again"]["Seconds"] * per_refusal
+    assert polls * per_poll + others + consumer_checks + refused_stops < HISTORY_QUOTA_EVENTS, polls
 
 
 def test_settings_turn_minutes_into_seconds_with_a_table_large_enough() -> None:

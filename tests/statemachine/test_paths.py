@@ -62,13 +62,19 @@ SUMMARY = states("Summarize Run")
 FAILURE = states("Run Failed")
 
 
-def switch_off(model: Literal["stopped", "marker cleared", "not ours"]) -> str:
+def switch_off(model: Literal["stopped", "marker cleared", "stopped by someone else", "not ours"]) -> str:
     """What every run that did anything goes through, failed or not: the model stopped first if a run of the
-    stack started it (only its marker cleared if it is at rest already), then the consumer switched off, then
-    the lock released."""
+    stack started it (only its marker cleared if it is at rest already, or if someone else's stop landed
+    first and the run's was refused), then the consumer switched off, then the lock released."""
     model_steps = {
         "stopped": ["Stop Model", "Clear Start Marker"],
         "marker cleared": ["Clear Start Marker"],
+        "stopped by someone else": [
+            "Stop Model",
+            "Check Model Before Stopping",
+            "Stop Model?",
+            "Clear Start Marker",
+        ],
         "not ours": [],
     }[model]
     return (
@@ -339,6 +345,41 @@ def test_ModelStoppedDuringDrain(start_local_stack: StartLocalStack, images: lis
     # And the image stays queued for the next run
     assert stack.queue_backlog() == 1
     assert stack.dead_letters() == 0
+
+
+def test_ModelStoppedBySomeoneElseAsTheRunStopsIt(
+    start_local_stack: StartLocalStack, images: list[SampleImage]
+) -> None:
+    # Given an image waiting, and someone else's stop that will land just before the run's own
+    stack = start_local_stack(emulator=FAST_MODEL.with_changes({"stopped_before_next_stop": True}))
+    stack.upload_samples(images[:1])
+
+    # When a run goes from start to end
+    run = stack.run_to_end()
+
+    # Then its refused stop sent it back to read the model, which it found stopping: it cleared its marker and
+    # switched the consumer off at once, instead of asking again for 20 minutes with the consumer on
+    assert run.status == "SUCCEEDED"
+    assert_path(
+        run,
+        GUARD,
+        READ_BACKLOG,
+        LOOK_FOR_TEST_EVENTS,
+        OBSERVE,
+        START_MODEL,
+        one_or_more(POLL),
+        ENABLE_CONSUMER,
+        one_or_more(POLL),
+        DRAINED,
+        switch_off("stopped by someone else"),
+        SUMMARY,
+    )
+    assert run.output is not None
+    assert (run.output["modelStartedByRun"], run.output["modelStoppedByRun"]) == (True, False)
+    assert_clean_stop(stack)
+    # one stop accepted: the other's
+    assert stack.model_usage()["stopCalls"] == 1
+    assert len(stack.result_documents()) == 1
 
 
 def test_RunTimesOut(start_local_stack: StartLocalStack, images: list[SampleImage]) -> None:

@@ -177,6 +177,11 @@ class CustomLabelsEmulator:
 
     def stop_project_version(self, request: Mapping[str, Any]) -> dict[str, Any]:
         self._require_version(request)
+        with self._lock:
+            someone_else_first = self._settings.stopped_before_next_stop
+            self._settings = dataclasses.replace(self._settings, stopped_before_next_stop=False)
+        if someone_else_first:
+            self.stop_as_operator()
         return {"Status": self.stop_as_operator()}
 
     def detect_custom_labels(self, request: Mapping[str, Any]) -> dict[str, Any]:

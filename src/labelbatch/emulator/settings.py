@@ -26,6 +26,8 @@ class EmulatorSettings:
     tps_per_inference_unit: DetectCustomLabels calls admitted per rolling second per inference unit.
     latency_ms: time each admitted DetectCustomLabels call takes.
     fail_next_start: the next StartProjectVersion ends in FAILED (consumed by that start).
+    stopped_before_next_stop: someone else's stop lands just before the next StopProjectVersion, which then
+    meets a STOPPING model (consumed by that stop).
     throttle_fraction / transient_error_fraction: share of admitted calls answered with
     ProvisionedThroughputExceededException / InternalServerError, drawn from a seeded generator.
     scale_seconds: with MaxInferenceUnits, how often auto-scaling may add or remove a unit.
@@ -37,6 +39,7 @@ class EmulatorSettings:
     tps_per_inference_unit: float = _number(10.0, maximum=10_000.0, above_zero=True)
     latency_ms: float = _number(50.0, maximum=60_000.0)
     fail_next_start: bool = False
+    stopped_before_next_stop: bool = False
     throttle_fraction: float = _number(0.0, maximum=1.0)
     transient_error_fraction: float = _number(0.0, maximum=1.0)
     scale_seconds: float = _number(5.0, maximum=3600.0, above_zero=True)
