@@ -68,7 +68,7 @@ validate: setup
 # The calibration compares timings and a case can land a whole poll off (bursts -20.9% in one of four runs):
 # it runs alone, as make test-calibration, not here.
 test: lint validate
-	$(BIN)/pytest -n 4 -m "not calibration"
+	$(BIN)/pytest -n 4 -m "not calibration" --durations=15
 
 # The fault-injection suite at full sizes (1,000 images for throttling); make test runs it reduced.
 reliability: $(VENV)/.installed

@@ -17,6 +17,7 @@ bench/results.json keeps them all, with the machine and the command.
 
     .venv/bin/python bench/drain.py            # every benchmark (about 40 minutes)
     .venv/bin/python bench/drain.py --smoke    # one small run of each kind (what `make test` runs)
+    .venv/bin/python bench/drain.py --document # rewrite docs/PERFORMANCE.md's tables from bench/results.json
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ from labelbatch.images import generate_sample_images
 from labelbatch.local.stack import LocalStack, LocalStackConfig
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
+DOCUMENT = Path(__file__).resolve().parents[1] / "docs" / "PERFORMANCE.md"
+BEGIN, END = "<!-- drain:begin (bench/drain.py writes this part) -->", "<!-- drain:end -->"
 # us-east-1 list prices (AWS pricing pages): what each request or second of a run costs.
 PRICES = {
     "inferenceUnitHour": 4.00,  # Rekognition Custom Labels, per inference unit and hour RUNNING
@@ -309,13 +312,16 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--smoke", action="store_true", help="one small run of each kind, printed only")
+    parser.add_argument("--document", action="store_true", help="only rewrite the tables from --out")
     parser.add_argument("--out", type=Path, default=RESULTS)
     arguments = parser.parse_args()
-    document = run(arguments.smoke)
-    if arguments.smoke:
-        print(json.dumps(document, indent=2))
-    else:
+    if not arguments.document:
+        document = run(arguments.smoke)
+        if arguments.smoke:
+            print(json.dumps(document, indent=2))
+            return
         _merge(arguments.out, "drain", document)
+    write_tables(json.loads(arguments.out.read_text())["drain"])
 
 
 def _row(result: Measurement) -> dict[str, Any]:
@@ -353,6 +359,117 @@ def _merge(path: Path, section: str, document: dict[str, Any]) -> None:
     existing[section] = document
     path.write_text(json.dumps(existing, indent=2) + "\n")
     print(f"written to {path}")
+
+
+def write_tables(document: dict[str, Any]) -> None:
+    """docs/PERFORMANCE.md's drain tables, from bench/results.json's "drain" section."""
+    machine = document["machine"]
+    generated = "\n".join(
+        [
+            BEGIN,
+            f"Measured {document['measuredAt']} by `{document['command']}` on {machine['cpus']} CPUs, "
+            f"Python {machine['python']}. Every run: the emulator's model at {TPS_PER_UNIT:g} images/s per "
+            f"inference unit and {LATENCY_MS:g} ms a call, a 1 s start, PollIntervalSeconds {POLL_SECONDS}, "
+            "the template's defaults otherwise. Throughput is successful calls over what the model could "
+            "admit between the first call and the last answer; around the drain is RUNNING time outside that "
+            "span (finding the model RUNNING, the consumer's first call, finding the queue empty, the stop).",
+            "",
+            "### 1-2. Throughput and saturation",
+            "",
+            _throughput_table([*document["throughput"], *document["saturation"]]),
+            "",
+            "### 3. Billed overhead: RUNNING time minus N / C",
+            "",
+            _overhead_table([*document["overhead"], *document["demo"]]),
+            "",
+            "### 4. Requests per image and cost per 1,000 images",
+            "",
+            _requests_table(document["overhead"]),
+            "",
+            f"An idle run (nothing waiting) makes {document['idleRunTransitions']} state transitions.",
+            END,
+        ]
+    )
+    text = DOCUMENT.read_text()
+    if BEGIN not in text:
+        raise SystemExit(f"{DOCUMENT} has no '{BEGIN}' marker to write between")
+    head, rest = text.split(BEGIN, 1)
+    DOCUMENT.write_text(head + generated + rest.split(END, 1)[1])
+    print(f"wrote {DOCUMENT}")
+
+
+def _model(setting: dict[str, Any]) -> str:
+    units = str(setting["units"])
+    if setting["max_units"]:
+        units += f" (auto-scaling to {setting['max_units']})"
+    extras = []
+    if setting["concurrency_override"]:
+        extras.append(f"concurrency {setting['concurrency_override']}")
+    if setting["throttle_fraction"]:
+        extras.append(f"{setting['throttle_fraction']:.0%} throttled on top")
+    if setting["poison"]:
+        extras.append("and one image that fails every time")
+    return units + (", " + ", ".join(extras) if extras else "")
+
+
+def _throughput_table(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| Inference units | Images | Throughput / capacity | Throttled calls (at capacity / all) "
+        "| Lost, dead-lettered, error results | Invocations timed out |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        calls = max(row["calls"], 1)
+        lines.append(
+            f"| {_model(row['setting'])} | {row['setting']['images']:,} | {row['throughput_ratio']:.3f} "
+            f"| {row['capacity_throttled_calls'] / calls:.1%} / {row['throttled_calls'] / calls:.1%} "
+            f"| {row['lost']}, {row['dead_lettered']}, {row['error_results']} "
+            f"| {row['invocations_timed_out']} |"
+        )
+    return "\n".join(lines)
+
+
+def _overhead_table(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| Images | Model | Floor N / C | RUNNING | Overhead | Around the drain | Throughput / capacity |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        setting = row["setting"]
+        poll = setting["poll_seconds"]
+        capacity = setting["tps_per_unit"] * setting["units"]
+        ratio = row["throughput_ratio"]
+        # The span from the first call to the last answer, at constant units (the overhead runs' case).
+        drain = row["successful_calls"] / ratio / capacity if ratio else 0.0
+        around = row["running_seconds"] - drain
+        lines.append(
+            f"| {setting['images']:,} | {_model(setting)}, poll {poll} s"
+            + (" (the demo's model)" if setting["tps_per_unit"] != TPS_PER_UNIT else "")
+            + f" | {row['floor_seconds']:.1f} s | {row['running_seconds']:.1f} s "
+            f"| {row['overhead_seconds']:.1f} s ({row['overhead_polls']:.1f} polls) "
+            f"| {around:.1f} s ({around / poll:.1f} polls) | {row['throughput_ratio']:.3f} |"
+        )
+    return "\n".join(lines)
+
+
+def _requests_table(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| Images | S3 | SQS | Rekognition | Lambda invocations | State transitions (run) "
+        "| USD per 1,000 images (model; all else) |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        if row["setting"]["poison"]:
+            continue
+        per_image = row["requestsPerImage"]
+        cost = row["costPer1000Images"]
+        rest = sum(value for name, value in cost.items() if name != "model")
+        lines.append(
+            f"| {row['setting']['images']:,} | {per_image.get('s3', 0):.2f} | {per_image.get('sqs', 0):.2f} "
+            f"| {per_image.get('rekognition', 0):.2f} | {per_image['lambda invocations']:.2f} "
+            f"| {row['state_transitions']} | {cost['model']:.4f}; {rest:.4f} |"
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
