@@ -150,6 +150,38 @@ def test_HappyPath(stack: StackUnderTest, images: list[SampleImage]) -> None:
     assert (stack.model_usage()["startCalls"], stack.model_usage()["stopCalls"]) == (1, 1)
 
 
+def test_AutoScalingModel(start_local_stack: StartLocalStack, images: list[SampleImage]) -> None:
+    # Given a stack with auto-scaling (MaxInferenceUnits 3) and two images waiting
+    stack = start_local_stack(emulator=FAST_MODEL, parameters={"MaxInferenceUnits": "3"})
+    stack.upload_samples(images)
+
+    # When a run goes from start to end
+    run = stack.run_to_end()
+
+    # Then it started the model with both bounds and sized the consumer for the most units the model may
+    # scale to, then drained and switched both off
+    assert run.status == "SUCCEEDED"
+    assert_path(
+        run,
+        GUARD,
+        READ_BACKLOG,
+        LOOK_FOR_TEST_EVENTS,
+        OBSERVE,
+        states("Mark Model Started By Run", "Auto-Scaling Configured?", "Start Model With Auto-Scaling"),
+        one_or_more(POLL),
+        states("Invocations For Maximum Units", "Record Model Running", "Enable Consumer"),
+        one_or_more(POLL),
+        DRAINED,
+        switch_off("stopped"),
+        SUMMARY,
+    )
+    assert stack.model_report()["maxInferenceUnits"] == 3
+    assert run.output is not None
+    assert (run.output["inferenceUnits"], run.output["consumerConcurrency"]) == (1, 30)
+    assert len(stack.result_documents()) == 2
+    assert_clean_stop(stack)
+
+
 def test_QueueEmpty(stack: StackUnderTest) -> None:
     # Given no image waiting
     # When a run goes from start to end
