@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Final
 
@@ -53,8 +54,9 @@ _PACER = CallPacer()
 processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
-# Built on first use, not at import, so that the local stack and the tests can point the SDK elsewhere first
-# (both call `cache_clear()` then); later invocations reuse the clients and their connections.
+# Built once per execution environment, in Lambda's init phase (see the end of this module): later
+# invocations reuse the clients and their connections. Functions rather than module constants, so that tests
+# can point the SDK elsewhere first (they call `cache_clear()` then).
 @functools.cache
 def rekognition_client() -> CustomLabelsApi:
     client: CustomLabelsApi = boto3.client("rekognition", config=_REKOGNITION_CONFIG)
@@ -107,3 +109,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
     response = async_process_partial_response(event, analyze, processor, context)
     tally.publish(metrics)
     return response
+
+
+# The init phase runs before the first invocation, at full CPU on AWS: building the clients there (AWS's
+# guidance for SDK clients) keeps it off the first batch, which otherwise waited for them beside the model.
+# Only inside Lambda's runtime, which sets this variable: tests build their clients against their own mocks.
+if "AWS_LAMBDA_FUNCTION_NAME" in os.environ:
+    rekognition_client(), s3_client(), sqs_client()

@@ -183,7 +183,9 @@ class LocalStack:
             self._record_outputs_stack()
             self._runtimes = {
                 logical_id: FunctionRuntime(
-                    function.code_dir, function.handler, self._function_variables(function.environment)
+                    function.code_dir,
+                    function.handler,
+                    self._function_variables(function.name, function.environment),
                 )
                 for logical_id, function in self.deployed.functions.items()
             }
@@ -369,12 +371,13 @@ class LocalStack:
             consumer.start()
             self._consumers.append(consumer)
 
-    def _function_variables(self, declared: Mapping[str, str]) -> dict[str, str]:
+    def _function_variables(self, name: str, declared: Mapping[str, str]) -> dict[str, str]:
         """A function's variables as the template declares them, and what the Lambda runtime adds, pointed at
         the local endpoint."""
         return {
             **declared,
             "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_LAMBDA_FUNCTION_NAME": name,
             "AWS_DEFAULT_REGION": self.config.region,
             "AWS_REGION": self.config.region,
             "AWS_ACCESS_KEY_ID": "local",
