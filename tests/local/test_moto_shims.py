@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
@@ -15,16 +16,21 @@ from moto.sqs.models import sqs_backends
 from labelbatch.local.moto_shims import apply_moto_shims
 
 
+def queue_of_400_images() -> Any:
+    """moto's SQS backend, with a queue "images" of 400 messages sent as S3 would."""
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = sqs.create_queue(QueueName="images")["QueueUrl"]
+    for start in range(0, 400, 10):
+        entries = [{"Id": str(i), "MessageBody": f"image {start + i}"} for i in range(10)]
+        sqs.send_message_batch(QueueUrl=url, Entries=entries)
+    return sqs_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
+
+
 def test_concurrent_receives_never_take_the_same_message() -> None:
     apply_moto_shims()
     with mock_aws():
         # Given a queue of 400 messages
-        sqs = boto3.client("sqs", region_name="us-east-1")
-        url = sqs.create_queue(QueueName="images")["QueueUrl"]
-        for start in range(0, 400, 10):
-            entries = [{"Id": str(i), "MessageBody": f"image {start + i}"} for i in range(10)]
-            sqs.send_message_batch(QueueUrl=url, Entries=entries)
-        backend = sqs_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
+        backend = queue_of_400_images()
 
         # When eight pollers receive at once, as the local consumer's do, until the queue is empty
         def poll(_: int) -> list[str]:
@@ -87,12 +93,7 @@ def test_concurrent_deletes_and_uploads_undo_none_of_each_other() -> None:
     apply_moto_shims()
     with mock_aws():
         # Given a queue of 400 messages, all received by the consumer
-        sqs = boto3.client("sqs", region_name="us-east-1")
-        url = sqs.create_queue(QueueName="images")["QueueUrl"]
-        for start in range(0, 400, 10):
-            entries = [{"Id": str(i), "MessageBody": f"image {start + i}"} for i in range(10)]
-            sqs.send_message_batch(QueueUrl=url, Entries=entries)
-        backend = sqs_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
+        backend = queue_of_400_images()
         received = backend.receive_message("images", 400, 0, 360)
         assert len(received) == 400
 

@@ -119,17 +119,9 @@ def _change_queues_atomically() -> None:
                 return received
             self.get_queue(queue_name).wait_for_messages(1)
 
-    def atomic(change: Any) -> Any:
-        @functools.wraps(change)
-        def change_atomically(self: Queue, *args: Any, **kwargs: Any) -> Any:
-            with changing:
-                return change(self, *args, **kwargs)
-
-        return change_atomically
-
     SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
-    Queue.delete_message = atomic(Queue.delete_message)  # type: ignore[method-assign]
-    Queue.add_message = atomic(Queue.add_message)  # type: ignore[method-assign]
+    Queue.delete_message = _under(changing, Queue.delete_message)  # type: ignore[method-assign]
+    Queue.add_message = _under(changing, Queue.add_message)  # type: ignore[method-assign]
 
 
 def _write_each_item_atomically() -> None:
@@ -138,17 +130,19 @@ def _write_each_item_atomically() -> None:
     conditional write atomically; here every write takes one lock, reentrant since a transaction writes
     through the others."""
     writing = threading.RLock()
-
-    def atomic(write: Any) -> Any:
-        @functools.wraps(write)
-        def write_atomically(self: DynamoDBBackend, *args: Any, **kwargs: Any) -> Any:
-            with writing:
-                return write(self, *args, **kwargs)
-
-        return write_atomically
-
     for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
-        setattr(DynamoDBBackend, name, atomic(getattr(DynamoDBBackend, name)))
+        setattr(DynamoDBBackend, name, _under(writing, getattr(DynamoDBBackend, name)))
+
+
+def _under(lock: threading.RLock, method: Any) -> Any:
+    """`method`, run while holding `lock`."""
+
+    @functools.wraps(method)
+    def locked(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return method(self, *args, **kwargs)
+
+    return locked
 
 
 def _read_the_clock_cheaply_in_queues() -> None:
