@@ -22,6 +22,7 @@ import matplotlib.ticker
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # the backend is chosen first
 
+from generated_section import replace_section
 from labelbatch.planning.arrivals import MONTH_DAYS, Pattern
 from labelbatch.planning.cli import latency_text
 from labelbatch.planning.model import Billing
@@ -89,11 +90,7 @@ def main() -> None:
             END,
         ]
     )
-    text = DOCUMENT.read_text() if DOCUMENT.exists() else ""
-    if BEGIN not in text:
-        raise SystemExit(f"{DOCUMENT} has no '{BEGIN}' marker to write between")
-    head, rest = text.split(BEGIN, 1)
-    DOCUMENT.write_text(head + generated + rest.split(END, 1)[1])
+    replace_section(DOCUMENT, BEGIN, END, generated)
     print(f"wrote {DOCUMENT.relative_to(REPOSITORY)} and {PLOT.relative_to(REPOSITORY)} in {elapsed:.0f} s")
 
 

@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from generated_section import replace_section
 from labelbatch.emulator import EmulatorSettings
 from labelbatch.images import generate_sample_images
 from labelbatch.local.stack import LocalStack, LocalStackConfig
@@ -390,11 +391,7 @@ def write_tables(document: dict[str, Any]) -> None:
             END,
         ]
     )
-    text = DOCUMENT.read_text()
-    if BEGIN not in text:
-        raise SystemExit(f"{DOCUMENT} has no '{BEGIN}' marker to write between")
-    head, rest = text.split(BEGIN, 1)
-    DOCUMENT.write_text(head + generated + rest.split(END, 1)[1])
+    replace_section(DOCUMENT, BEGIN, END, generated)
     print(f"wrote {DOCUMENT}")
 
 
