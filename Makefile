@@ -64,11 +64,12 @@ validate: setup
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation --file template.yaml
 	node_modules/.bin/asl-validator --json-path statemachine/batch_run.asl.json
 
-# Local-stack suites mostly wait on polls, not the CPU: four workers (each its own moto) cut the wall time.
+# Local-stack tests mostly wait on polls: eight workers (each its own moto) keep two cores busy, and
+# work stealing keeps the longest scenarios from ending the run alone (pytest 939 s with -n 4, 602 s so).
 # The calibration compares timings and a case can land a whole poll off (bursts -20.9% in one of four runs):
 # it runs alone, as make test-calibration, not here.
 test: lint validate
-	$(BIN)/pytest -n 4 -m "not calibration" --durations=15
+	$(BIN)/pytest -n 8 --dist worksteal -m "not calibration" --durations=15
 
 # The fault-injection suite at full sizes (1,000 images for throttling); make test runs it reduced.
 reliability: $(VENV)/.installed

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -11,6 +13,7 @@ import boto3
 from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.config import default_user_config
 from moto.sqs.models import sqs_backends
 
 from labelbatch.local.moto_shims import apply_moto_shims
@@ -116,3 +119,70 @@ def test_concurrent_deletes_and_uploads_undo_none_of_each_other() -> None:
         # Then no deleted message came back and no upload was lost
         remaining = sorted(message.body for message in backend.get_queue("images")._messages)
         assert remaining == sorted(f"new image {index}" for index in range(200))
+
+
+def test_executions_sharing_one_parsed_definition_keep_their_own_data() -> None:
+    # Given the engine executing definitions (parsed once per text, shim 12) and one definition that carries
+    # its input through a Parallel, a Wait, a Retry and a Choice
+    apply_moto_shims()
+    definition = {
+        "StartAt": "Each",
+        "States": {
+            "Each": {
+                "Type": "Parallel",
+                "Branches": [
+                    {
+                        "StartAt": "Carry",
+                        "States": {
+                            "Carry": {"Type": "Pass", "Parameters": {"n.$": "$.n"}, "Next": "Pause"},
+                            "Pause": {"Type": "Wait", "Seconds": 1, "End": True},
+                        },
+                    }
+                ],
+                "Retry": [{"ErrorEquals": ["States.ALL"], "MaxAttempts": 1}],
+                "OutputPath": "$[0]",
+                "Next": "Even?",
+            },
+            "Even?": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.n", "NumericLessThan": 3, "Next": "Small"}],
+                "Default": "Large",
+            },
+            "Small": {"Type": "Pass", "Parameters": {"n.$": "$.n", "size": "small"}, "End": True},
+            "Large": {"Type": "Pass", "Parameters": {"n.$": "$.n", "size": "large"}, "End": True},
+        },
+    }
+    previous = default_user_config["stepfunctions"]["execute_state_machine"]
+    default_user_config["stepfunctions"]["execute_state_machine"] = True
+    try:
+        with mock_aws():
+            sfn = boto3.client("stepfunctions", region_name="us-east-1")
+            arn = sfn.create_state_machine(
+                name="carry",
+                definition=json.dumps(definition),
+                roleArn=f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/carry",
+            )["stateMachineArn"]
+
+            # When six executions run at once, each with its own input
+            executions = [
+                sfn.start_execution(stateMachineArn=arn, name=f"n{n}", input=json.dumps({"n": n}))[
+                    "executionArn"
+                ]
+                for n in range(6)
+            ]
+            outputs = [wait_for_output(sfn, execution) for execution in executions]
+    finally:
+        default_user_config["stepfunctions"]["execute_state_machine"] = previous
+
+    # Then each ended with its own value and its own branch of the Choice
+    assert outputs == [{"n": n, "size": "small" if n < 3 else "large"} for n in range(6)]
+
+
+def wait_for_output(sfn: Any, execution_arn: str) -> Any:
+    for _ in range(300):
+        described = sfn.describe_execution(executionArn=execution_arn)
+        if described["status"] != "RUNNING":
+            assert described["status"] == "SUCCEEDED", described
+            return json.loads(described["output"])
+        time.sleep(0.05)
+    raise AssertionError(f"{execution_arn} still RUNNING after 15 s")
