@@ -56,10 +56,10 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff format --check functions src tests bench
 	$(BIN)/mypy functions src bench
 
+# cfn-lint's --append-rules adds the serverless rules to its default ones: one run checks both.
 validate: setup
 	$(BIN)/sam validate --lint
 	$(BIN)/sam build --cached --parallel
-	$(BIN)/cfn-lint template.yaml
 	$(BIN)/cfn-lint --append-rules cfn_lint_serverless.rules -t template.yaml
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation --file template.yaml
 	node_modules/.bin/asl-validator --json-path statemachine/batch_run.asl.json

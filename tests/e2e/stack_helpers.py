@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import boto3
 import pytest
 
 from analyze_image.result import result_key
 from labelbatch.emulator import MODEL_CONTROL_PATH, EmulatorSettings
 from labelbatch.images import SampleImage
+from labelbatch.local import local_session
 from labelbatch.local.moto_shims import MappingSwitch
 
 # Short enough that a run takes seconds, long enough that the run sees STARTING and polls again.
@@ -309,7 +309,7 @@ def local_up(directory: Path, *options: str) -> Iterator[tuple[subprocess.Popen[
 
 
 def _client(endpoint: str, region: str, service: str) -> Any:
-    session = boto3.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name=region)
+    session = local_session(region)
     # Typed as Any: the service name is a variable, which boto3-stubs' overloads cannot resolve.
     make_client: Any = session.client
     return make_client(service, endpoint_url=endpoint)

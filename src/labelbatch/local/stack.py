@@ -31,7 +31,7 @@ from werkzeug.wrappers import Request, Response
 
 from labelbatch.emulator import CustomLabelsEmulator, EmulatorSettings, RekognitionMiddleware, moto_s3_fetcher
 from labelbatch.emulator.model import demo_model_arns
-from labelbatch.local import OUTPUTS_PATH, TEMPLATE, moto_shims
+from labelbatch.local import OUTPUTS_PATH, TEMPLATE, local_session, moto_shims
 from labelbatch.local.consumer import ConsumerStats, QueueConsumer
 from labelbatch.local.deploy import deploy_stack
 from labelbatch.local.deploy.model import DeployedStack, ScheduleSpec
@@ -253,11 +253,7 @@ class LocalStack:
         return dict(self.deployed.outputs)
 
     def session(self) -> boto3.Session:
-        return boto3.Session(
-            aws_access_key_id="local",
-            aws_secret_access_key="local",  # noqa: S106  (the local endpoint accepts any credentials)
-            region_name=self.config.region,
-        )
+        return local_session(self.config.region)
 
     def client(self, service: str) -> Any:
         return self.session().client(service, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]

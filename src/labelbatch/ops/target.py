@@ -29,7 +29,7 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
-from labelbatch.local import OUTPUTS_PATH, TEMPLATE
+from labelbatch.local import OUTPUTS_PATH, TEMPLATE, local_session
 from labelbatch.ops.errors import TargetError
 
 LOCAL_ENDPOINT = "http://127.0.0.1:4566"
@@ -194,11 +194,7 @@ def local_stack(endpoint: str) -> Stack:
             "moment."
         )
     _check_outputs(outputs, f"The local stack at {endpoint}")
-    session = boto3.Session(
-        aws_access_key_id="local",
-        aws_secret_access_key="local",  # noqa: S106  (a local stack accepts any credentials)
-        region_name=str(outputs["StateMachineArn"]).split(":")[3],
-    )
+    session = local_session(str(outputs["StateMachineArn"]).split(":")[3])
     return Stack(
         description=f"local stack at {endpoint}", session=session, outputs=outputs, endpoint_url=endpoint
     )
