@@ -15,6 +15,9 @@ from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.config import default_user_config
 from moto.sqs.models import sqs_backends
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import (
+    StateTaskServiceAwsSdk,
+)
 
 from labelbatch.local.moto_shims import apply_moto_shims
 
@@ -178,11 +181,71 @@ def test_executions_sharing_one_parsed_definition_keep_their_own_data() -> None:
     assert outputs == [{"n": n, "size": "small" if n < 3 else "large"} for n in range(6)]
 
 
-def wait_for_output(sfn: Any, execution_arn: str) -> Any:
+def test_an_execution_stopped_while_a_state_is_in_mid_step_ends_aborted(monkeypatch: Any) -> None:
+    # Given the engine executing a definition whose only task runs inside a Parallel (as the batch run's do),
+    # and a task that is in mid-step when StopExecution lands, then raises as it unwinds
+    apply_moto_shims()
+    definition = {
+        "StartAt": "Body",
+        "States": {
+            "Body": {
+                "Type": "Parallel",
+                "Branches": [
+                    {
+                        "StartAt": "Count",
+                        "States": {
+                            "Count": {
+                                "Type": "Task",
+                                "Resource": "arn:aws:states:::aws-sdk:sqs:listQueues",
+                                "End": True,
+                            }
+                        },
+                    }
+                ],
+                "End": True,
+            }
+        },
+    }
+    execution_arn = f"arn:aws:states:us-east-1:{DEFAULT_ACCOUNT_ID}:execution:stoppable:operator-stops-it"
+
+    def stopped_in_mid_step(*_args: Any, **_kwargs: Any) -> None:
+        boto3.client("stepfunctions", region_name="us-east-1").stop_execution(
+            executionArn=execution_arn, cause="stopped by an operator"
+        )
+        raise IndexError("pop from empty list")
+
+    monkeypatch.setattr(StateTaskServiceAwsSdk, "_eval_service_task", stopped_in_mid_step)
+    previous = default_user_config["stepfunctions"]["execute_state_machine"]
+    default_user_config["stepfunctions"]["execute_state_machine"] = True
+    try:
+        with mock_aws():
+            sfn = boto3.client("stepfunctions", region_name="us-east-1")
+            arn = sfn.create_state_machine(
+                name="stoppable",
+                definition=json.dumps(definition),
+                roleArn=f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/stoppable",
+            )["stateMachineArn"]
+
+            # When it runs and is stopped
+            sfn.start_execution(stateMachineArn=arn, name="operator-stops-it")
+            status = wait_for_end(sfn, execution_arn)["status"]
+    finally:
+        default_user_config["stepfunctions"]["execute_state_machine"] = previous
+
+    # Then it ended ABORTED, as on AWS, not FAILED with the error of its unwinding
+    assert status == "ABORTED"
+
+
+def wait_for_end(sfn: Any, execution_arn: str) -> Any:
     for _ in range(300):
         described = sfn.describe_execution(executionArn=execution_arn)
         if described["status"] != "RUNNING":
-            assert described["status"] == "SUCCEEDED", described
-            return json.loads(described["output"])
+            return described
         time.sleep(0.05)
     raise AssertionError(f"{execution_arn} still RUNNING after 15 s")
+
+
+def wait_for_output(sfn: Any, execution_arn: str) -> Any:
+    described = wait_for_end(sfn, execution_arn)
+    assert described["status"] == "SUCCEEDED", described
+    return json.loads(described["output"])

@@ -28,6 +28,8 @@ from moto.stepfunctions.parser.asl.component.state.choice.comparison.operator.fa
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import (
     StateTaskServiceAwsSdk,
 )
+from moto.stepfunctions.parser.asl.eval.environment import Environment
+from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.utils import boto_client as engine_boto_client
 from moto.stepfunctions.parser.asl.utils import json_path as engine_json_path
@@ -84,6 +86,7 @@ def apply_moto_shims() -> None:
         _write_each_item_atomically()
         _read_the_clock_cheaply_in_queues()
         _parse_each_definition_once()
+        _keep_stopped_executions_aborted()
         _applied = True
 
 
@@ -164,6 +167,22 @@ def _parse_each_definition_once() -> None:
     every execution; a syntax error still raises on each attempt, as errors are not cached."""
     parse_once = functools.lru_cache(maxsize=16)(AmazonStateLanguageParser.parse)
     AmazonStateLanguageParser.parse = staticmethod(parse_once)  # type: ignore[method-assign]
+
+
+def _keep_stopped_executions_aborted() -> None:
+    """On AWS a StopExecution ends the execution ABORTED. moto's engine stops each frame of it, and a state
+    caught in mid-step by the stop can then raise (a task whose skipped parameters leave nothing to pop); the
+    error replaces the stop, a Parallel turns it into States.Runtime, and the execution ends FAILED (the
+    reaper scenarios that stop a run saw it in about one run in ten under load). A stopped frame keeps its
+    stop."""
+    set_error = Environment.set_error
+
+    def set_error_unless_stopped(self: Environment, error: Any) -> None:
+        with self._state_mutex:  # an RLock: set_error takes it again
+            if not isinstance(self._program_state, ProgramStopped):
+                set_error(self, error)
+
+    Environment.set_error = set_error_unless_stopped  # type: ignore[method-assign]
 
 
 def _stop_moto_lambda_dispatch() -> None:
