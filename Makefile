@@ -65,7 +65,8 @@ validate: setup
 	node_modules/.bin/asl-validator --json-path statemachine/batch_run.asl.json
 
 # Local-stack tests mostly wait on polls: eight workers (each its own moto) keep two cores busy, and
-# work stealing keeps the longest scenarios from ending the run alone (pytest 939 s with -n 4, 602 s so).
+# work stealing keeps the longest scenarios from ending the run alone (pytest took 939 s with four workers,
+# 602 s with eight, on 2 cores).
 # The calibration compares timings and a case can land a whole poll off (bursts -20.9% in one of four runs):
 # it runs alone, as make test-calibration, not here.
 test: lint validate
