@@ -6,7 +6,9 @@ import json
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 import boto3
@@ -155,27 +157,13 @@ def test_executions_sharing_one_parsed_definition_keep_their_own_data() -> None:
             "Large": {"Type": "Pass", "Parameters": {"n.$": "$.n", "size": "large"}, "End": True},
         },
     }
-    previous = default_user_config["stepfunctions"]["execute_state_machine"]
-    default_user_config["stepfunctions"]["execute_state_machine"] = True
-    try:
-        with mock_aws():
-            sfn = boto3.client("stepfunctions", region_name="us-east-1")
-            arn = sfn.create_state_machine(
-                name="carry",
-                definition=json.dumps(definition),
-                roleArn=f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/carry",
-            )["stateMachineArn"]
-
-            # When six executions run at once, each with its own input
-            executions = [
-                sfn.start_execution(stateMachineArn=arn, name=f"n{n}", input=json.dumps({"n": n}))[
-                    "executionArn"
-                ]
-                for n in range(6)
-            ]
-            outputs = [wait_for_output(sfn, execution) for execution in executions]
-    finally:
-        default_user_config["stepfunctions"]["execute_state_machine"] = previous
+    with engine_running("carry", definition) as (sfn, arn):
+        # When six executions run at once, each with its own input
+        executions = [
+            sfn.start_execution(stateMachineArn=arn, name=f"n{n}", input=json.dumps({"n": n}))["executionArn"]
+            for n in range(6)
+        ]
+        outputs = [wait_for_output(sfn, execution) for execution in executions]
 
     # Then each ended with its own value and its own branch of the Choice
     assert outputs == [{"n": n, "size": "small" if n < 3 else "large"} for n in range(6)]
@@ -215,25 +203,31 @@ def test_an_execution_stopped_while_a_state_is_in_mid_step_ends_aborted(monkeypa
         raise IndexError("pop from empty list")
 
     monkeypatch.setattr(StateTaskServiceAwsSdk, "_eval_service_task", stopped_in_mid_step)
+    with engine_running("stoppable", definition) as (sfn, arn):
+        # When it runs and is stopped
+        sfn.start_execution(stateMachineArn=arn, name="operator-stops-it")
+        status = wait_for_end(sfn, execution_arn)["status"]
+
+    # Then it ended ABORTED, as on AWS, not FAILED with the error of its unwinding
+    assert status == "ABORTED"
+
+
+@contextmanager
+def engine_running(name: str, definition: dict[str, Any]) -> Iterator[tuple[Any, str]]:
+    """A Step Functions client on moto with its engine executing definitions, and the ARN of `definition`."""
     previous = default_user_config["stepfunctions"]["execute_state_machine"]
     default_user_config["stepfunctions"]["execute_state_machine"] = True
     try:
         with mock_aws():
             sfn = boto3.client("stepfunctions", region_name="us-east-1")
             arn = sfn.create_state_machine(
-                name="stoppable",
+                name=name,
                 definition=json.dumps(definition),
-                roleArn=f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/stoppable",
+                roleArn=f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/{name}",
             )["stateMachineArn"]
-
-            # When it runs and is stopped
-            sfn.start_execution(stateMachineArn=arn, name="operator-stops-it")
-            status = wait_for_end(sfn, execution_arn)["status"]
+            yield sfn, arn
     finally:
         default_user_config["stepfunctions"]["execute_state_machine"] = previous
-
-    # Then it ended ABORTED, as on AWS, not FAILED with the error of its unwinding
-    assert status == "ABORTED"
 
 
 def wait_for_end(sfn: Any, execution_arn: str) -> Any:
