@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from e2e.stack_helpers import FAST_MODEL, StackUnderTest, StartLocalStack
 from labelbatch.emulator import EmulatorSettings
 from labelbatch.local.moto_shims import MappingSwitch
 from labelbatch.local.stack import LocalStack
 from support.local_stack import start_test_stack, stop_test_stack
+from support.stack_helpers import FAST_MODEL, StackUnderTest, StartLocalStack
 
 TESTS = Path(__file__).parent
 

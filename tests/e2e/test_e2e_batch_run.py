@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from e2e.stack_helpers import StackUnderTest, assert_labels_match
 from labelbatch.images import SampleImage
+from support.stack_helpers import StackUnderTest, assert_labels_match
 
 STOPPED_OR_STOPPING = {"STOPPING", "STOPPED"}
 

@@ -15,8 +15,8 @@ import boto3
 import pytest
 from PIL import Image
 
-from e2e.stack_helpers import LABELBATCH, assert_labels_match, command_environment, local_up
 from labelbatch.images import SampleImage, generate_sample_images
+from support.stack_helpers import LABELBATCH, assert_labels_match, command_environment, local_up
 
 RUN_TIMEOUT_SECONDS = 120
 EXIT_TIMEOUT_SECONDS = 30

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from e2e.stack_helpers import StackUnderTest, assert_labels_match
 from labelbatch.images import SampleImage
+from support.stack_helpers import StackUnderTest, assert_labels_match
 
 # S3 URL-encodes keys in notifications: a space becomes '+', '+' becomes %2B, '%' becomes %25, non-ASCII %XX.
 ENCODED_NAMES = (

@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from e2e.stack_helpers import StackUnderTest, stop_running_executions
 from labelbatch.cli import main
 from labelbatch.images import SampleImage, generate_sample_images
 from labelbatch.ops.target import Stack, local_stack
 from model_reaper.lock import LOCK_KEY, NO_OWNER
 from support.local_stack import start_test_stack, stop_test_stack
+from support.stack_helpers import StackUnderTest, stop_running_executions
 
 # Wide enough that rich never wraps a key or a sentence the tests look for.
 COLUMNS = "250"

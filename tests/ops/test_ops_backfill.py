@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from e2e.stack_helpers import StackUnderTest
 from labelbatch.images import SampleImage
 from ops.conftest import Operator
+from support.stack_helpers import StackUnderTest
 
 REPORT_KEYS = {
     "prefix",

@@ -20,9 +20,9 @@ from typing import Any, BinaryIO
 import boto3
 import pytest
 
-from e2e.stack_helpers import LABELBATCH, READY_TIMEOUT_SECONDS, StackUnderTest, command_environment
 from labelbatch.images import generate_sample_images
 from ops.conftest import Operator
+from support.stack_helpers import LABELBATCH, READY_TIMEOUT_SECONDS, StackUnderTest, command_environment
 
 # stdout is a pipe of one page (a default one holds 64 KiB, some 75 images' worth): the batch's function
 # output, a log line of about 0.9 KB an image and the metric lines, fills it more than three times over, so

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from e2e.stack_helpers import StackUnderTest
 from labelbatch.ops.queues import s3_notification
 from labelbatch.ops.times import parse_iso
 from ops.conftest import Operator
+from support.stack_helpers import StackUnderTest
 
 MESSAGE_KEYS = {"messageId", "sentAt", "receiveCount", "imageKeys", "reason", "reasonSource", "body"}
 # moto 5.2.5 has no StartMessageMoveTask: its server answers HTTP 500.

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from e2e.stack_helpers import StackUnderTest
 from labelbatch.images import SampleImage
 from ops.conftest import Operator, SharedStack, make_idle
+from support.stack_helpers import StackUnderTest
 
 ENTRY_KEYS = {"imageKey", "resultKey", "writtenAt", "status", "labels", "error", "downloadedTo", "document"}
 NOT_AN_IMAGE = "notes <draft>.png"

@@ -7,10 +7,10 @@ import os
 import time
 from dataclasses import dataclass
 
-from e2e.stack_helpers import StackUnderTest
 from labelbatch.images import SampleImage
 from labelbatch.ops.runs import RUN_NAME_PREFIX, watch_run
 from ops.conftest import Operator
+from support.stack_helpers import StackUnderTest
 from support.terminal import in_terminal, read_terminal
 
 PROGRESS_KEYS = {

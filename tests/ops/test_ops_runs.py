@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from e2e.stack_helpers import Execution, StackUnderTest
 from labelbatch.images import SampleImage
 from labelbatch.ops.steps import STEP_TITLES
 from labelbatch.ops.times import parse_iso, seconds_between
 from ops.conftest import Operator, SharedStack
+from support.stack_helpers import Execution, StackUnderTest
 
 RUN_KEYS = {
     "name",

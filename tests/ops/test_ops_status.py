@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from e2e.stack_helpers import StackUnderTest
 from labelbatch.images import SampleImage
 from labelbatch.ops.times import iso
 from ops.conftest import Operator, SharedStack, set_batch_run_schedule
+from support.stack_helpers import StackUnderTest
 
 STATUS_KEYS = {
     "stack",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 
-from e2e.stack_helpers import StackUnderTest
 from labelbatch.images import SampleImage
 from ops.conftest import Operator, set_batch_run_schedule
+from support.stack_helpers import StackUnderTest
 from support.terminal import in_terminal, read_terminal
 
 

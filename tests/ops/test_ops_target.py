@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from e2e.stack_helpers import StackUnderTest
 from labelbatch.ops.target import template_output_names
 from ops.conftest import Operator, labelbatch
+from support.stack_helpers import StackUnderTest
 
 
 @pytest.fixture

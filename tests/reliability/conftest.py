@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from e2e.stack_helpers import stop_running_executions
 from labelbatch.emulator import EmulatorSettings
 from labelbatch.local.stack import LocalStack, LocalStackConfig, local_parameters
 from reliability.harness import (
@@ -28,6 +27,7 @@ from reliability.harness import (
     StartScenario,
 )
 from reliability.table import MODE_VARIABLE, SIZES, SPEC_BY_TEST, Row, Sizes, record_row, settle_table
+from support.stack_helpers import stop_running_executions
 
 
 @pytest.fixture(scope="session")

@@ -19,12 +19,12 @@ from urllib.parse import unquote_plus
 import pytest
 from PIL import Image
 
-from e2e.stack_helpers import Execution, StackUnderTest
 from labelbatch.emulator import CustomLabelsEmulator, EmulatorSettings
 from labelbatch.emulator.detector import detect_boxes
 from labelbatch.emulator.model import DEFAULT_MIN_CONFIDENCE
 from labelbatch.local.stack import LocalStack
 from reliability.table import Row
+from support.stack_helpers import Execution, StackUnderTest
 
 POLL_SECONDS = 1
 # A model that starts within the first poll and stops at once: runs take seconds.

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from labelbatch.local.stack import LocalStack, LocalStackConfig
-from template.support import REPO_ROOT, TEMPLATE_PATH, allow_statements, as_list, load_template
+from support.template import REPO_ROOT, TEMPLATE_PATH, allow_statements, as_list, load_template
 
 CHECKOV = REPO_ROOT / ".tools" / "checkov" / "bin" / "checkov"
 CHECKOV_ARGUMENTS = ("--skip-download", "--framework", "cloudformation", "--output", "json")

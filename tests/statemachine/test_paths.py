@@ -12,9 +12,9 @@ from typing import Literal
 
 import pytest
 
-from e2e.stack_helpers import FAST_MODEL, Execution, StackUnderTest, StartLocalStack
 from labelbatch.images import SampleImage, generate_sample_images
 from labelbatch.local.moto_shims import MappingSwitch
+from support.stack_helpers import FAST_MODEL, Execution, StackUnderTest, StartLocalStack
 
 STOPPED_OR_STOPPING = {"STOPPING", "STOPPED"}
 # The template's minimum for ModelStartTimeoutMinutes.

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from e2e.stack_helpers import FAST_MODEL, stop_running_executions
 from labelbatch.emulator import EmulatorSettings
 from labelbatch.local.moto_shims import MappingSwitch
 from labelbatch.local.stack import LocalStack, LocalStackConfig
+from support.stack_helpers import FAST_MODEL, stop_running_executions
 
 
 def start_test_stack(

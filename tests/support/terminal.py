@@ -12,7 +12,7 @@ import termios
 import time
 from collections.abc import Callable
 
-from e2e.stack_helpers import LABELBATCH, command_environment
+from support.stack_helpers import LABELBATCH, command_environment
 
 COLUMNS, ROWS = 120, 40
 READ_TIMEOUT_SECONDS = 120

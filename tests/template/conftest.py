@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 
 from labelbatch.local.deploy import StackPlan
-
-from .support import REPO_ROOT, TEMPLATE_PATH, Resolver, example_evaluator, load_template, plan
+from support.template import REPO_ROOT, TEMPLATE_PATH, Resolver, example_evaluator, load_template, plan
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .support import (
+from support.template import (
     ACCOUNT,
     EXAMPLE_PROJECT_ARN,
     EXAMPLE_PROJECT_VERSION_ARN,

@@ -13,8 +13,7 @@ from typing import Any
 import botocore.loaders
 
 from labelbatch.local.deploy import StackPlan
-
-from .support import ACCOUNT, NAME_PROPERTIES, STACK_GUID, example_evaluator, plan
+from support.template import ACCOUNT, NAME_PROPERTIES, STACK_GUID, example_evaluator, plan
 
 # CloudFormation: a stack name starts with a letter, holds letters, digits and hyphens, and has 128 at most.
 STACK_NAME_PATTERN = re.compile(r"[a-zA-Z][-a-zA-Z0-9]{0,127}")

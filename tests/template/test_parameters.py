@@ -14,8 +14,7 @@ import pytest
 from analyze_image.settle import MAX_RETRY_DELAY_SECONDS
 from labelbatch.local.deploy import RuleFailedError, TemplateError
 from labelbatch.local.deploy.intrinsics import resolve_parameters
-
-from .support import EXAMPLE_PARAMETERS, EXAMPLE_PROJECT_ARN, EXAMPLE_PROJECT_VERSION_ARN, plan
+from support.template import EXAMPLE_PARAMETERS, EXAMPLE_PROJECT_ARN, EXAMPLE_PROJECT_VERSION_ARN, plan
 
 # The contract: deployments, samconfig files and the ops CLI name these.
 PARAMETER_NAMES = {

@@ -15,8 +15,7 @@ import pytest
 
 from labelbatch.local.deploy import TemplateError
 from labelbatch.local.deploy.intrinsics import TemplateEvaluator, resolve_parameters
-
-from .support import EXAMPLE_PARAMETERS, Resolver
+from support.template import EXAMPLE_PARAMETERS, Resolver
 
 GUARD = "NestedPrefixesAreRejected"
 # What SSM accepts as a parameter name (PutParameter's naming constraints): letters, digits, _.- and "/".

@@ -19,8 +19,7 @@ from analyze_image.settings import Settings as AnalyzeImageSettings
 from analyze_image.settle import MAX_RETRY_DELAY_SECONDS
 from model_reaper.reaper import NO_OWNER
 from model_reaper.settings import Settings as ModelReaperSettings
-
-from .support import (
+from support.template import (
     ACCOUNT,
     EXAMPLE_VERSION_NAME,
     REPO_ROOT,

@@ -11,8 +11,7 @@ import pytest
 
 from labelbatch.local.deploy import TemplateError
 from labelbatch.local.deploy.intrinsics import resolve_parameters
-
-from .support import EXAMPLE_PARAMETERS, REPO_ROOT, of_type
+from support.template import EXAMPLE_PARAMETERS, REPO_ROOT, of_type
 
 SAMCONFIG_PATH = REPO_ROOT / "samconfig.toml"
 
