@@ -50,6 +50,7 @@ def test_get_reports_status_usage_and_settings(stack: Any) -> None:
             "latency_ms": 0.0,
             "fail_next_start": False,
             "stopped_before_next_stop": False,
+            "refuse_stops": False,
             "throttle_fraction": 0.0,
             "transient_error_fraction": 0.0,
             "scale_seconds": 5.0,

@@ -172,6 +172,22 @@ def test_a_stop_by_someone_else_can_land_just_before_the_next_one(stack: Any, re
     assert stack.emulator.settings.stopped_before_next_stop is False
 
 
+def test_a_model_that_refuses_stops_stays_running_until_it_accepts_them(stack: Any, rekognition: Any) -> None:
+    # Given a running model that refuses stops
+    stack.start_and_wait()
+    stack.emulator.update_settings({"refuse_stops": True})
+
+    # When it is stopped, Then ResourceInUseException, and it runs on
+    with pytest.raises(ClientError) as excinfo:
+        rekognition.stop_project_version(ProjectVersionArn=VERSION_ARN)
+    assert error_code(excinfo) == "ResourceInUseException"
+    assert stack.model_status() == "RUNNING"
+
+    # And once it accepts stops again, a stop stops it
+    stack.emulator.update_settings({"refuse_stops": False})
+    assert rekognition.stop_project_version(ProjectVersionArn=VERSION_ARN)["Status"] == "STOPPING"
+
+
 def test_start_while_stopping_is_resource_in_use(stack: Any, rekognition: Any) -> None:
     # Given a model that is STOPPING
     stack.start_and_wait()

@@ -62,30 +62,31 @@ SUMMARY = states("Summarize Run")
 FAILURE = states("Run Failed")
 
 
-def switch_off(model: Literal["stopped", "marker cleared", "stopped by someone else", "not ours"]) -> str:
+def switch_off(
+    model: Literal["stopped", "marker cleared", "stopped by someone else", "stop refused", "not ours"],
+) -> str:
     """What every run that did anything goes through, failed or not: the model stopped first if a run of the
     stack started it (only its marker cleared if it is at rest already, or if someone else's stop landed
-    first and the run's was refused), then the consumer switched off, then the lock released."""
+    first and the run's was refused; asked again every 30 s while it refuses, up to the start timeout), then
+    the consumer switched off, then the lock released."""
+    asked_again = states(
+        "Check Model Before Stopping", "Stop Model?", "Wait To Stop Again", "Count Stop Wait"
+    )
     model_steps = {
-        "stopped": ["Stop Model", "Clear Start Marker"],
-        "marker cleared": ["Clear Start Marker"],
-        "stopped by someone else": [
-            "Stop Model",
-            "Check Model Before Stopping",
-            "Stop Model?",
-            "Clear Start Marker",
-        ],
-        "not ours": [],
+        "stopped": states("Stop Model", "Clear Start Marker"),
+        "marker cleared": states("Clear Start Marker"),
+        "stopped by someone else": states(
+            "Stop Model", "Check Model Before Stopping", "Stop Model?", "Clear Start Marker"
+        ),
+        "stop refused": states("Stop Model")
+        + one_or_more(asked_again, states("Stop Model"))
+        + states("Check Model Before Stopping", "Stop Model?", "Stop Refused Too Long"),
+        "not ours": "",
     }[model]
     return (
-        states(
-            "Anything To Switch Off?",
-            "Read Start Marker",
-            "Check Model Before Stopping",
-            "Stop Model?",
-            *model_steps,
-            "Disable Consumer",
-        )
+        states("Anything To Switch Off?", "Read Start Marker", "Check Model Before Stopping", "Stop Model?")
+        + model_steps
+        + states("Disable Consumer")
         + one_or_more(
             states(
                 "Wait For Consumer To Stop",
@@ -148,6 +149,42 @@ def test_HappyPath(stack: StackUnderTest, images: list[SampleImage]) -> None:
     assert len(stack.result_documents()) == 2
     assert_clean_stop(stack)
     assert (stack.model_usage()["startCalls"], stack.model_usage()["stopCalls"]) == (1, 1)
+
+
+def test_ModelRefusesToStop(start_local_stack: StartLocalStack, images: list[SampleImage]) -> None:
+    # Given an image waiting, a model that refuses every stop, and the shortest start timeout allowed
+    stack = start_local_stack(
+        emulator=FAST_MODEL.with_changes({"refuse_stops": True}),
+        parameters={"ModelStartTimeoutMinutes": str(MODEL_START_TIMEOUT_MINUTES)},
+    )
+    stack.upload_samples(images[:1])
+
+    # When a run goes from start to end (its stop asked again every 30 s for a minute)
+    run = stack.run_to_end(timeout=300)
+
+    # Then it processed the image, switched the consumer off, and failed with ModelStopRefused, leaving its
+    # marker for the model reaper
+    assert (run.status, run.error) == ("FAILED", "ModelStopRefused")
+    assert run.cause is not None
+    assert "the model reaper stops the model later" in run.cause
+    assert_path(
+        run,
+        GUARD,
+        READ_BACKLOG,
+        LOOK_FOR_TEST_EVENTS,
+        OBSERVE,
+        START_MODEL,
+        one_or_more(POLL),
+        ENABLE_CONSUMER,
+        one_or_more(POLL),
+        DRAINED,
+        switch_off("stop refused"),
+        states("Switch-Off Failed"),
+    )
+    assert len(stack.result_documents()) == 1
+    assert stack.consumer_state() == "Disabled"
+    assert stack.model_status() == "RUNNING"
+    assert stack.marker() == run.arn
 
 
 def test_AutoScalingModel(start_local_stack: StartLocalStack, images: list[SampleImage]) -> None:

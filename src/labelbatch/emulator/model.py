@@ -180,6 +180,8 @@ class CustomLabelsEmulator:
         with self._lock:
             someone_else_first = self._settings.stopped_before_next_stop
             self._settings = dataclasses.replace(self._settings, stopped_before_next_stop=False)
+            if self._settings.refuse_stops:
+                raise _in_use(self._status)
         if someone_else_first:
             self.stop_as_operator()
         return {"Status": self.stop_as_operator()}

@@ -28,6 +28,8 @@ class EmulatorSettings:
     fail_next_start: the next StartProjectVersion ends in FAILED (consumed by that start).
     stopped_before_next_stop: someone else's stop lands just before the next StopProjectVersion, which then
     meets a STOPPING model (consumed by that stop).
+    refuse_stops: every StopProjectVersion answers ResourceInUseException, whatever the status (AWS documents
+    no bound on how long a model may refuse; the batch run gives up after ModelStartTimeoutMinutes).
     throttle_fraction / transient_error_fraction: share of admitted calls answered with
     ProvisionedThroughputExceededException / InternalServerError, drawn from a seeded generator.
     scale_seconds: with MaxInferenceUnits, how often auto-scaling may add or remove a unit.
@@ -40,6 +42,7 @@ class EmulatorSettings:
     latency_ms: float = _number(50.0, maximum=60_000.0)
     fail_next_start: bool = False
     stopped_before_next_stop: bool = False
+    refuse_stops: bool = False
     throttle_fraction: float = _number(0.0, maximum=1.0)
     transient_error_fraction: float = _number(0.0, maximum=1.0)
     scale_seconds: float = _number(5.0, maximum=3600.0, above_zero=True)
