@@ -21,6 +21,8 @@ from moto.awslambda.models import EventSourceMapping, LambdaBackend
 from moto.dynamodb.models import DynamoDBBackend
 from moto.s3 import notifications as s3_notifications
 from moto.sqs.models import Message, Queue, SQSBackend
+from moto.stepfunctions.parser.asl.component.component import Component
+from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
 from moto.stepfunctions.parser.asl.component.state.choice.comparison.comparison_operator_type import (
     ComparisonOperatorType,
 )
@@ -163,10 +165,37 @@ def _read_the_clock_cheaply_in_queues() -> None:
 def _parse_each_definition_once() -> None:
     """moto's engine parses the definition anew for every execution, with a pure-Python ANTLR parser: 0.5 s
     of CPU for batch_run.asl.json, each run. What it builds is read-only during evaluation (Map and Parallel
-    already share one parsed branch between concurrent iterations), so one parse per distinct text serves
-    every execution; a syntax error still raises on each attempt, as errors are not cached."""
-    parse_once = functools.lru_cache(maxsize=16)(AmazonStateLanguageParser.parse)
+    already share one parsed branch between concurrent iterations) but for one lazily drawn id per component,
+    the key of a retrier's attempt count in each execution's own heap: drawn at the parse here, so that two
+    executions can never draw it at once. One parse per distinct text then serves every execution; a syntax
+    error still raises on each attempt, as errors are not cached."""
+    parse = AmazonStateLanguageParser.parse
+
+    @functools.lru_cache(maxsize=16)
+    def parse_once(definition: str) -> Any:
+        parsed = parse(definition)
+        _draw_heap_keys(parsed[0], seen=set())
+        return parsed
+
     AmazonStateLanguageParser.parse = staticmethod(parse_once)  # type: ignore[method-assign]
+
+
+def _draw_heap_keys(value: Any, *, seen: set[int]) -> None:
+    if id(value) in seen:
+        return
+    seen.add(id(value))
+    if isinstance(value, list | tuple):
+        children: Any = value
+    elif isinstance(value, dict):
+        children = value.values()
+    elif isinstance(value, Component):
+        if isinstance(value, EvalComponent):
+            _ = value.heap_key
+        children = vars(value).values()
+    else:
+        return
+    for child in children:
+        _draw_heap_keys(child, seen=seen)
 
 
 def _keep_stopped_executions_aborted() -> None:
