@@ -20,6 +20,7 @@ from moto.sqs.models import sqs_backends
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import (
     StateTaskServiceAwsSdk,
 )
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
 from labelbatch.local.moto_shims import apply_moto_shims
 
@@ -146,9 +147,9 @@ def test_executions_sharing_one_parsed_definition_keep_their_own_data() -> None:
                 ],
                 "Retry": [{"ErrorEquals": ["States.ALL"], "MaxAttempts": 1}],
                 "OutputPath": "$[0]",
-                "Next": "Even?",
+                "Next": "Small?",
             },
-            "Even?": {
+            "Small?": {
                 "Type": "Choice",
                 "Choices": [{"Variable": "$.n", "NumericLessThan": 3, "Next": "Small"}],
                 "Default": "Large",
@@ -157,6 +158,7 @@ def test_executions_sharing_one_parsed_definition_keep_their_own_data() -> None:
             "Large": {"Type": "Pass", "Parameters": {"n.$": "$.n", "size": "large"}, "End": True},
         },
     }
+    parses_served = AmazonStateLanguageParser.parse.cache_info().hits
     with engine_running("carry", definition) as (sfn, arn):
         # When six executions run at once, each with its own input
         executions = [
@@ -165,7 +167,9 @@ def test_executions_sharing_one_parsed_definition_keep_their_own_data() -> None:
         ]
         outputs = [wait_for_output(sfn, execution) for execution in executions]
 
-    # Then each ended with its own value and its own branch of the Choice
+    # Then each ran the one parse made when the state machine was created, and ended with its own value and
+    # its own branch of the Choice
+    assert AmazonStateLanguageParser.parse.cache_info().hits - parses_served >= 6
     assert outputs == [{"n": n, "size": "small" if n < 3 else "large"} for n in range(6)]
 
 
