@@ -216,6 +216,47 @@ def test_an_execution_stopped_while_a_state_is_in_mid_step_ends_aborted(monkeypa
     assert status == "ABORTED"
 
 
+def test_jsonata_states_evaluate_their_expressions() -> None:
+    # Given the engine executing a definition whose JSONata states multiply, divide and round (what JSONPath
+    # cannot), assign a variable, wait on an expression and choose on a condition
+    apply_moto_shims()
+    definition = {
+        "QueryLanguage": "JSONata",
+        "StartAt": "Size",
+        "States": {
+            "Size": {
+                "Type": "Pass",
+                "Assign": {
+                    "units": "{% $min([4, $ceil($states.input.backlog / ($states.input.tps * 60))]) %}"
+                },
+                "Output": {"seconds": "{% $states.input.minutes * 60 %}"},
+                "Next": "Pause",
+            },
+            "Pause": {"Type": "Wait", "Seconds": "{% $units - 2 %}", "Next": "Many?"},
+            "Many?": {
+                "Type": "Choice",
+                "Choices": [{"Condition": "{% $units > 2 %}", "Next": "Many"}],
+                "Default": "Few",
+            },
+            "Many": {
+                "Type": "Pass",
+                "Output": {"seconds": "{% $states.input.seconds %}", "units": "{% $units %}"},
+                "End": True,
+            },
+            "Few": {"Type": "Fail", "Error": "Few"},
+        },
+    }
+    with engine_running("jsonata", definition) as (sfn, arn):
+        # When it runs on a backlog that needs three units of 5 images a second for a minute
+        execution = sfn.start_execution(
+            stateMachineArn=arn, input=json.dumps({"backlog": 750, "tps": 5, "minutes": 16})
+        )["executionArn"]
+        output = wait_for_output(sfn, execution)
+
+    # Then every expression was evaluated as on AWS
+    assert output == {"seconds": 960, "units": 3}
+
+
 @contextmanager
 def engine_running(name: str, definition: dict[str, Any]) -> Iterator[tuple[Any, str]]:
     """A Step Functions client on moto with its engine executing definitions, and the ARN of `definition`."""

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote_plus
 
 import botocore.session
+import jsonata
 from botocore.exceptions import ClientError
 from botocore.model import OperationModel, ServiceModel
 from moto.awslambda.models import EventSourceMapping, LambdaBackend
@@ -32,6 +33,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 )
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+from moto.stepfunctions.parser.asl.jsonata import jsonata as engine_jsonata
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.utils import boto_client as engine_boto_client
 from moto.stepfunctions.parser.asl.utils import json_path as engine_json_path
@@ -89,6 +91,7 @@ def apply_moto_shims() -> None:
         _read_the_clock_cheaply_in_queues()
         _parse_each_definition_once()
         _keep_stopped_executions_aborted()
+        _evaluate_jsonata()
         _applied = True
 
 
@@ -211,6 +214,13 @@ def _keep_stopped_executions_aborted() -> None:
                 set_error(self, error)
 
     Environment.set_error = set_error_unless_stopped  # type: ignore[method-assign]
+
+
+def _evaluate_jsonata() -> None:
+    """moto's engine parses JSONata states but evaluates their expressions through a bridge to the JVM
+    implementation that 5.2.5 leaves unset (every JSONata state fails). jsonata-python is a port of that same
+    implementation (dashjoin's jsonata-java): the engine evaluates each composed expression with it."""
+    engine_jsonata._eval_jsonata = lambda expression: jsonata.Jsonata(expression).evaluate(None)
 
 
 def _stop_moto_lambda_dispatch() -> None:
