@@ -2,7 +2,7 @@
 
 A Custom Labels model serves T calls a second per inference unit and throttles the rest. Environments cannot
 see each other, so their calls fall at unrelated moments. Still, when each of at most T x U environments
-starts at most one call a second (the batch run's "Invocations For Inference Units"), U units refuse none:
+starts at most one call a second (the batch run's "Record Model Running"), U units refuse none:
 when any call arrives, each other environment has started at most one call in the second before it, and this
 one none, so at most T x U - 1 calls came first. Pacing at a fraction of a unit has no such bound (about one
 call in six was refused that way, docs/PERFORMANCE.md). The pace lives at module level so that it holds across

@@ -5,13 +5,22 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
+import jsonata
 import networkx as nx
 import pytest
 
-DEFINITION_PATH = Path(__file__).resolve().parents[2] / "statemachine" / "batch_run.asl.json"
+from support.template import (
+    DEFINITION_PATH,
+    EXAMPLE_PROJECT_VERSION_ARN,
+    TEMPLATE_PATH,
+    deployed_definition,
+    evaluate_jsonata,
+    load_template,
+    run_input,
+)
+
 BODY = "Process Waiting Images"
 SWITCH_OFF_ENTRY = "Anything To Switch Off?"
 POLL_LOOP_WAIT = "Wait For Next Poll"
@@ -24,6 +33,9 @@ SHARED_RETRY = {
     "JitterStrategy": "FULL",
 }
 HISTORY_QUOTA_EVENTS = 25_000
+# What the run's JSONata states read beside their input: the context object's entry time.
+CONTEXT = {"State": {"EnteredTime": "2026-01-01T00:00:00Z"}}
+DRAIN_TARGET = {"DrainTargetMinutes": "10", "MaxInferenceUnits": "4", "TpsPerInferenceUnit": "5"}
 # Events a state adds to the execution history: entered and exited, and for a Task also scheduled, started
 # and succeeded.
 EVENTS_PER_STATE = {"Task": 5}
@@ -34,6 +46,26 @@ EVENTS_PER_OTHER_STATE = 2
 def definition() -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads(DEFINITION_PATH.read_text())
     return loaded
+
+
+def deployed_states(deployed: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """Every state of the definition as deployed for the example stack (its placeholders substituted)."""
+    found: dict[str, dict[str, Any]] = {}
+    for scope in scopes(deployed or deployed_definition()):
+        found |= scope["States"]
+    return found
+
+
+RUN_INPUT = run_input(deployed_definition(), waiting=10)
+
+
+def changed_numbers(before: Any, after: Any, path: str = "$") -> Iterator[str]:
+    """The JSONPath of every number that differs between two documents."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        for key in before.keys() & after.keys():
+            yield from changed_numbers(before[key], after[key], f"{path}.{key}")
+    elif isinstance(after, int | float) and not isinstance(after, bool) and before != after:
+        yield path
 
 
 def scopes(machine: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -91,11 +123,18 @@ def test_every_state_is_reachable_from_its_start(definition: dict[str, Any]) -> 
         assert set(scope["States"]) - reachable == set()
 
 
-def test_the_definition_is_jsonpath_only(definition: dict[str, Any], states: dict[str, Any]) -> None:
-    # moto's engine and the issue both require JSONPath: no JSONata anywhere.
-    assert definition.get("QueryLanguage", "JSONPath") == "JSONPath"
-    assert all(state.get("QueryLanguage", "JSONPath") == "JSONPath" for state in states.values())
-    assert "{%" not in DEFINITION_PATH.read_text()
+def test_every_jsonata_expression_compiles(states: dict[str, Any]) -> None:
+    # The arithmetic states are JSONata, the rest JSONPath: a syntax error in an expression would only show
+    # when a run reaches it, so every one is compiled here.
+    expressions = [
+        expression
+        for name, state in states.items()
+        if state.get("QueryLanguage") == "JSONata"
+        for expression in re.findall(r"\{%(.*?)%\}", json.dumps(state))
+    ]
+    assert len(expressions) >= 5
+    for expression in expressions:
+        jsonata.Jsonata(json.loads(f'"{expression}"'))
 
 
 def test_tasks_use_sdk_integrations_only(states: dict[str, Any]) -> None:
@@ -191,14 +230,16 @@ def test_every_loop_is_bounded_by_a_counter_it_advances(
     # The poll loop (with the test-event removal and consumer enabling inside it), the stop the model refuses
     # and the wait for the consumer to stop.
     assert len(loops) == 3
+    deployed = deployed_states()
     for loop in loops:
-        # Given the counters the loop advances with States.MathAdd ...
+        # Given the counters the loop advances: the numbers its JSONata states change in what they pass on ...
         advanced = {
-            match
+            counter
             for name in loop
-            if states[name]["Type"] == "Pass"
-            for value in states[name].get("Parameters", {}).values()
-            for match in re.findall(r"States\.MathAdd\((\$\.[\w.]+),", str(value))
+            if states[name].get("QueryLanguage") == "JSONata" and states[name]["Type"] in {"Pass", "Wait"}
+            for counter in changed_numbers(
+                RUN_INPUT, evaluate_jsonata(deployed[name]["Output"], RUN_INPUT, CONTEXT)
+            )
         }
         # ... and the counters its Choice states compare against a number or a setting
         compared = {
@@ -227,82 +268,109 @@ def test_no_poll_count_cuts_a_start_or_a_drain_short(states: dict[str, Any]) -> 
 
 
 def test_the_longest_allowed_run_stays_inside_the_execution_history(definition: dict[str, Any]) -> None:
-    # Given the poll loop's clock: a second per poll plus the interval, which doubles after `first` polls and
-    # again every `then` polls (read from the definition, not retyped)
-    settings = definition["States"]["Load Settings"]["Parameters"]
-    first = settings["clock"]["pollsUntilSlower"]
+    # Given the poll loop as deployed: its wait ticks the clock (a second per poll plus the interval, which
+    # doubles as the run ages), and the history events of one poll, the states from the wait back to it
     body = definition["States"][BODY]["Branches"][0]["States"]
-    then = body["Poll Less Often"]["Parameters"]["pollsUntilSlower"]
-    # and the history events of one poll: the states from the wait back to it
     edges = graph({"States": body})
     (after_wait,) = edges.successors(POLL_LOOP_WAIT)
     poll = nx.shortest_path(edges, after_wait, POLL_LOOP_WAIT)
     per_poll = sum(EVENTS_PER_STATE.get(body[name]["Type"], EVENTS_PER_OTHER_STATE) for name in poll)
-    # When a run polls every second for the longest start and drain the template allows (120 + 999 minutes)
-    seconds_to_cover = (120 + 999) * 60
-    interval, polls, elapsed, until_slower = 1, 0, 0, first
-    while elapsed < seconds_to_cover:
-        if until_slower <= 0:
-            interval, until_slower = interval * 2, then
-        elapsed += interval + 1
+    tick = deployed_states()[POLL_LOOP_WAIT]["Output"]
+    # When a run polls every second for the longest start and drain the template allows
+    longest_start, longest_drain = (
+        int(load_template(TEMPLATE_PATH)["Parameters"][name]["MaxValue"])
+        for name in ("ModelStartTimeoutMinutes", "MaxRunMinutes")
+    )
+    run = {**RUN_INPUT, "clock": {**RUN_INPUT["clock"], "intervalSeconds": 1}}
+    polls = 0
+    while run["clock"]["elapsedSeconds"] < (longest_start + longest_drain) * 60:
+        run = evaluate_jsonata(tick, run, CONTEXT)
         polls += 1
-        until_slower -= 1
     # Then the whole run, switch-off included, stays inside the history quota
     others = sum(
         EVENTS_PER_STATE.get(state["Type"], EVENTS_PER_OTHER_STATE) for state in definition["States"].values()
     )
-    consumer_checks = 120 * 4 * EVENTS_PER_OTHER_STATE + 120 * 5
-    # and a model that refuses its stop for the longest start the template allows (120 minutes)
+    consumer_checks = 120 * 3 * EVENTS_PER_OTHER_STATE + 120 * 5
+    # and a model that refuses its stop for the longest start the template allows
     top = definition["States"]
     stop_loop = nx.shortest_path(graph(definition), "Wait To Stop Again", "Stop Model?")
     per_refusal = sum(EVENTS_PER_STATE.get(top[name]["Type"], EVENTS_PER_OTHER_STATE) for name in stop_loop)
-    refused_stops = 120 * 60 // top["Wait To Stop Again"]["Seconds"] * per_refusal
+    refused_stops = longest_start * 60 // top["Wait To Stop Again"]["Seconds"] * per_refusal
     assert polls * per_poll + others + consumer_checks + refused_stops < HISTORY_QUOTA_EVENTS, polls
 
 
-def test_settings_turn_minutes_into_seconds_with_a_table_large_enough() -> None:
-    # ArrayRange(0, 59940, 60) holds 1000 multiples of 60: minute values up to 999 index into it.
-    text = DEFINITION_PATH.read_text()
-    assert text.count("States.ArrayGetItem(States.ArrayRange(0, 59940, 60), ") == 2
+def test_the_poll_interval_doubles_when_the_cost_model_says_it_does() -> None:
+    # Given the clock the deployed run starts with, the tick of its poll loop and the planner's poll waits
+    from labelbatch.planning.batch_run import SLOWER_AFTER_POLLS, SLOWER_EVERY_POLLS, poll_wait
+
+    tick = deployed_states()[POLL_LOOP_WAIT]["Output"]
+    run = RUN_INPUT
+    base = run["clock"]["intervalSeconds"]
+    # When the run polls through four doublings, then each wait is the one the planner's simulation waits
+    for polls_done in range(SLOWER_AFTER_POLLS + 4 * SLOWER_EVERY_POLLS):
+        assert run["clock"]["intervalSeconds"] == poll_wait(base, polls_done), polls_done
+        run = evaluate_jsonata(tick, run, CONTEXT)
 
 
-def test_the_consumer_gets_one_invocation_per_call_a_second_the_model_serves(states: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("parameters", "model", "consumer_concurrency"),
+    [
+        ({"TpsPerInferenceUnit": "5"}, {"MinInferenceUnits": 1}, 5),
+        ({"TpsPerInferenceUnit": "5"}, {"MinInferenceUnits": 3}, 15),
+        # Auto-scaling: sized for the most units the model may reach
+        (
+            {"TpsPerInferenceUnit": "5", "MaxInferenceUnits": "4"},
+            {"MinInferenceUnits": 2, "MaxInferenceUnits": 4},
+            20,
+        ),
+        # At most what an event source mapping allows
+        ({"TpsPerInferenceUnit": "999"}, {"MinInferenceUnits": 2}, 1000),
+        ({"TpsPerInferenceUnit": "5", "ConsumerMaxConcurrency": "12"}, {"MinInferenceUnits": 3}, 12),
+    ],
+)
+def test_the_consumer_gets_one_invocation_per_call_a_second_the_model_serves(
+    parameters: dict[str, str], model: dict[str, int], consumer_concurrency: int
+) -> None:
     # Each invocation starts at most one call a second (pacing.py proves why that never overruns the model),
-    # so the sizing multiplies the units by TpsPerInferenceUnit: the n-th multiple of it in a range of 1,000.
+    # so the run gives the consumer TpsPerInferenceUnit invocations per unit of the model it found RUNNING.
     from analyze_image.pacing import CALL_INTERVAL_SECONDS
 
     assert CALL_INTERVAL_SECONDS > 1
-    for name, units in (
-        ("Invocations For Maximum Units", f"{DESCRIPTION}.MaxInferenceUnits"),
-        ("Invocations For Inference Units", f"{DESCRIPTION}.MinInferenceUnits"),
-    ):
-        assert states[name]["Parameters"]["consumerConcurrency.$"] == (
-            f"States.ArrayGetItem(States.ArrayRange(0, 999, $.settings.tpsPerInferenceUnit), {units})"
-        )
-    settings = states["Load Settings"]["Parameters"]["settings"]
-    assert settings["mostUnitsPaced.$"] == (
-        "States.MathAdd(States.ArrayLength(States.ArrayRange(0, 999, ${TpsPerInferenceUnit})), -1)"
+    definition = deployed_definition(parameters)
+    running = {**run_input(definition), "model": {"descriptions": [{"Status": "RUNNING", **model}]}}
+    recorded = evaluate_jsonata(
+        deployed_states(definition)["Record Model Running"]["Output"], running, CONTEXT
     )
+    assert recorded["drain"]["consumerConcurrency"] == consumer_concurrency
+    assert recorded["drain"]["inferenceUnits"] == model["MinInferenceUnits"]
 
 
-def test_units_beyond_the_range_get_the_largest_consumer_instead(states: dict[str, Any]) -> None:
-    # An index past the range's end fails the run with States.Runtime, which no Catch catches: every rule that
-    # multiplies is preceded by one that sends more units than the range holds to Largest Consumer.
-    rules = states["What Next?"]["Choices"]
-    targets = [rule["Next"] for rule in rules]
-    for name, units in (
-        ("Invocations For Maximum Units", "MaxInferenceUnits"),
-        ("Invocations For Inference Units", "MinInferenceUnits"),
-    ):
-        guard = next(
-            rule
-            for rule in rules[: targets.index(name)]
-            if rule["Next"] == "Largest Consumer"
-            and {"Variable": f"{DESCRIPTION}.{units}", "NumericGreaterThanPath": "$.settings.mostUnitsPaced"}
-            in rule["And"]
-        )
-        assert guard
-    assert states["Largest Consumer"]["Parameters"]["consumerConcurrency"] == 1000
+@pytest.mark.parametrize(
+    ("parameters", "waiting", "started_with"),
+    [
+        ({}, 100_000, {"MinInferenceUnits": 1}),
+        (
+            {"MinInferenceUnits": "2", "MaxInferenceUnits": "6"},
+            100_000,
+            {"MinInferenceUnits": 2, "MaxInferenceUnits": 6},
+        ),
+        # Units from the backlog: 5 calls a second per unit for 10 minutes is 3,000 images a unit
+        (DRAIN_TARGET, 1, {"MinInferenceUnits": 1, "MaxInferenceUnits": 4}),
+        (DRAIN_TARGET, 3_000, {"MinInferenceUnits": 1, "MaxInferenceUnits": 4}),
+        (DRAIN_TARGET, 3_001, {"MinInferenceUnits": 2, "MaxInferenceUnits": 4}),
+        (DRAIN_TARGET, 9_000, {"MinInferenceUnits": 3, "MaxInferenceUnits": 4}),
+        (DRAIN_TARGET, 100_000, {"MinInferenceUnits": 4, "MaxInferenceUnits": 4}),
+        ({**DRAIN_TARGET, "MinInferenceUnits": "2"}, 1, {"MinInferenceUnits": 2, "MaxInferenceUnits": 4}),
+    ],
+)
+def test_the_model_starts_with_the_units_its_settings_and_backlog_ask_for(
+    parameters: dict[str, str], waiting: int, started_with: dict[str, int]
+) -> None:
+    definition = deployed_definition(parameters)
+    arguments = evaluate_jsonata(
+        deployed_states(definition)["Start Model"]["Arguments"], run_input(definition, waiting)
+    )
+    assert arguments == {"ProjectVersionArn": EXAMPLE_PROJECT_VERSION_ARN, **started_with}
 
 
 # What each SDK call the definition reads from always returns (AWS's API references): a ResultSelector that

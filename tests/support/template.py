@@ -9,10 +9,13 @@ template sets or the one CloudFormation would generate.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import jsonata
 
 from labelbatch.local.deploy import StackPlan, TemplateError, plan_stack
 from labelbatch.local.deploy.intrinsics import TemplateEvaluator, scalar_text
@@ -23,6 +26,7 @@ Resolver = Callable[[Any], Any]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
+DEFINITION_PATH = REPO_ROOT / "statemachine" / "batch_run.asl.json"
 
 # The example stack every resolved string refers to.
 ACCOUNT = "123456789012"
@@ -225,3 +229,34 @@ def substituted_definition(
     text = definition_path.read_text(encoding="utf-8")
     definition: dict[str, Any] = json.loads(resolve({"Fn::Sub": [text, substitutions]}))
     return definition
+
+
+_JSONATA = re.compile(r"^\{%(.*)%\}$", re.DOTALL)
+
+
+def evaluate_jsonata(template: Any, state_input: Any, context: Mapping[str, Any] | None = None) -> Any:
+    """A JSONata state's Arguments or Output as Step Functions evaluates it: each "{% ... %}" string, alone or
+    inside objects and lists, is an expression over $states.input (and $states.context)."""
+    if isinstance(template, dict):
+        return {key: evaluate_jsonata(value, state_input, context) for key, value in template.items()}
+    if isinstance(template, list):
+        return [evaluate_jsonata(value, state_input, context) for value in template]
+    if isinstance(template, str) and (expression := _JSONATA.match(template)):
+        states = {"input": state_input, "context": dict(context or {})}
+        return jsonata.Jsonata(expression.group(1)).evaluate(None, {"states": states})
+    return template
+
+
+def run_input(definition: Mapping[str, Any], waiting: int = 1) -> dict[str, Any]:
+    """What the run's body reads once it has counted `waiting` images: Load Settings' output (the deployed
+    settings as numbers) and the backlog."""
+    loaded: dict[str, Any] = evaluate_jsonata(definition["States"]["Load Settings"]["Output"], {})
+    return {**loaded, "backlog": {"waiting": waiting}}
+
+
+def deployed_definition(parameters: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The definition as CloudFormation deploys it for the example stack with these parameters."""
+    planned = plan(parameters)
+    return substituted_definition(
+        planned.template["Resources"], example_evaluator(planned).resolve, DEFINITION_PATH
+    )

@@ -17,7 +17,9 @@ from support.template import (
     Resolver,
     allow_statements,
     as_list,
+    evaluate_jsonata,
     iter_role_documents,
+    run_input,
     sdk_tasks,
     substituted_definition,
 )
@@ -281,7 +283,8 @@ def test_every_sdk_call_of_the_definition_is_allowed_on_the_resource_it_names(
         service, api = state["Resource"].removeprefix("arn:aws:states:::aws-sdk:").split(":")
         action = f"{IAM_PREFIXES.get(service, service)}:{api[0].upper()}{api[1:]}"
         parameter, to_arn = SDK_CALL_RESOURCES.get(f"{service}:{api}") or SDK_CALL_RESOURCES[service]
-        calls.append((name, action, to_arn(state["Parameters"][parameter])))
+        arguments = state.get("Parameters") or evaluate_jsonata(state["Arguments"], run_input(definition))
+        calls.append((name, action, to_arn(arguments[parameter])))
 
     # Then the role allows each call on that resource, and allows nothing the definition does not call
     assert calls

@@ -4,8 +4,6 @@ created, and bounds that agree with what the functions, the definition and the A
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
 from typing import Any
 
 import botocore.session
@@ -14,7 +12,14 @@ import pytest
 from analyze_image.settle import MAX_RETRY_DELAY_SECONDS
 from labelbatch.local.deploy import RuleFailedError, TemplateError
 from labelbatch.local.deploy.intrinsics import resolve_parameters
-from support.template import EXAMPLE_PARAMETERS, EXAMPLE_PROJECT_ARN, EXAMPLE_PROJECT_VERSION_ARN, plan
+from support.template import (
+    EXAMPLE_PARAMETERS,
+    EXAMPLE_PROJECT_ARN,
+    EXAMPLE_PROJECT_VERSION_ARN,
+    deployed_definition,
+    plan,
+    run_input,
+)
 
 # The contract: deployments, samconfig files and the ops CLI name these.
 PARAMETER_NAMES = {
@@ -22,6 +27,7 @@ PARAMETER_NAMES = {
     "ProjectVersionArn",
     "MinInferenceUnits",
     "MaxInferenceUnits",
+    "DrainTargetMinutes",
     "MinConfidence",
     "ScheduleExpression",
     "ScheduleState",
@@ -165,6 +171,22 @@ def test_equal_prefixes_stop_the_deployment_before_any_resource() -> None:
         plan({"InputPrefix": "images/", "ResultsPrefix": "images/"})
 
 
+@pytest.mark.parametrize(("value", "ok"), [("", True), ("10", True), ("0", False), ("ten", False)])
+def test_drain_target_is_empty_or_a_whole_number_of_minutes(
+    sam_template: dict[str, Any], value: str, ok: bool
+) -> None:
+    assert accepts(sam_template, "DrainTargetMinutes", value) is ok
+
+
+def test_a_drain_target_without_max_inference_units_is_rejected_at_deploy_time() -> None:
+    # Given a drain target but no upper bound for the units it may choose
+    # When the stack is planned
+    # Then the template's rule stops it, saying what to set
+    with pytest.raises(RuleFailedError, match="set MaxInferenceUnits too"):
+        plan({"DrainTargetMinutes": "10"})
+    plan({"DrainTargetMinutes": "10", "MaxInferenceUnits": "4"})
+
+
 def test_consumer_concurrency_is_empty_or_what_the_event_source_mapping_accepts(
     sam_template: dict[str, Any],
 ) -> None:
@@ -191,30 +213,22 @@ def test_the_retry_delay_allows_exactly_what_the_function_accepts(sam_template: 
     assert not accepts(sam_template, "RetryDelaySeconds", str(MAX_RETRY_DELAY_SECONDS + 1))
 
 
-@pytest.mark.parametrize("name", ["ModelStartTimeoutMinutes", "MaxRunMinutes"])
-def test_every_allowed_duration_is_one_the_definition_can_turn_into_seconds(
-    sam_template: dict[str, Any], state_machine_definition_path: Path, name: str
+@pytest.mark.parametrize(
+    ("name", "setting"),
+    [("ModelStartTimeoutMinutes", "modelStartTimeoutSeconds"), ("MaxRunMinutes", "maxRunSeconds")],
+)
+def test_the_run_reads_every_allowed_duration_in_seconds(
+    sam_template: dict[str, Any], name: str, setting: str
 ) -> None:
-    # Given the States.ArrayRange the definition reads a duration's seconds from, indexed by its minutes
-    definition = state_machine_definition_path.read_text(encoding="utf-8")
-    (start, end, step), *others = {
-        tuple(int(number) for number in found)
-        for found in re.findall(
-            r"States\.ArrayGetItem\(States\.ArrayRange\((\d+), (\d+), (\d+)\), States\.StringToJson\('\$\{"
-            + name
-            + r"\}'\)\)",
-            definition,
-        )
-    }
-    assert not others
-    items = (end - start) // step + 1
+    # Given the shortest and the longest duration the parameter allows
+    allowed = sam_template["Parameters"][name]
+    for minutes in (int(allowed["MinValue"]), int(allowed["MaxValue"])):
+        # When a stack deployed with it loads its settings
+        settings = run_input(deployed_definition({name: str(minutes)}))["settings"]
 
-    # Then every number of minutes the parameter allows is an index of that range, read as minutes x 60
-    largest = int(sam_template["Parameters"][name]["MaxValue"])
-    assert accepts(sam_template, name, str(largest))
-    assert not accepts(sam_template, name, str(largest + 1))
-    assert largest < items
-    assert all(start + minutes * step == minutes * 60 for minutes in (1, largest))
+        # Then the run counts that many minutes in seconds
+        assert settings[setting] == minutes * 60
+    assert not accepts(sam_template, name, str(int(allowed["MaxValue"]) + 1))
 
 
 def test_schedule_state_takes_the_states_of_eventbridge_scheduler(sam_template: dict[str, Any]) -> None:

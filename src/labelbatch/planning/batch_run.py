@@ -25,7 +25,8 @@ _EPSILON = 1e-9
 
 # template.yaml's PollIntervalSeconds default (tests/planning/test_planning_cli.py ties the two).
 DEFAULT_POLL_SECONDS = 15.0
-# The definition's Poll Less Often: after 300 polls of a run, and every 50 after that, the interval doubles.
+# The definition's Wait For Next Poll: after 300 polls of a run, and every 50 after, the interval doubles
+# (tests/statemachine/test_definition.py ties the two).
 SLOWER_AFTER_POLLS = 300
 SLOWER_EVERY_POLLS = 50
 

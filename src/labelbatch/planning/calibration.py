@@ -37,10 +37,10 @@ from labelbatch.planning.model import ModelSpec
 
 # What the probe reads from a run's history, by state name (statemachine/batch_run.asl.json): when a name
 # changes, change it here (a missing name fails loudly, see _times). There is one poll loop, whether the model
-# is starting or the queue draining: Wait For Next Poll, Tick Clock, the reading, the model check, Check
-# Consumer, What Next?. The poll that sees RUNNING goes on through Record Model Running and Enable Consumer;
-# the reading that finds nothing waiting goes on to Batch Done and the switch-off, which stops the model
-# before it disables the consumer.
+# is starting or the queue draining: Wait For Next Poll (which ticks the clock), the reading, the model check,
+# Check Consumer, What Next?. The poll that sees RUNNING goes on through Record Model Running and Enable
+# Consumer; the reading that finds nothing waiting goes on to Batch Done and the switch-off, which stops the
+# model before it disables the consumer.
 START_CALL = "Start Model"
 MODEL_POLL = "Check Model"
 RUNNING_SEEN = "Record Model Running"
