@@ -71,6 +71,38 @@ def test_plan_refuses_a_schedule_without_a_period() -> None:
     assert "only rate(...) expressions" in result.output
 
 
+def test_plan_simulates_units_from_the_backlog_as_deployed() -> None:
+    # Given a daily drop that one unit drains in hours
+    arguments = ("--images-per-day", "30000", "--pattern", "daily-drop", "--json")
+    fixed = json.loads(plan(*arguments).output)
+    # When the deployment starts the model with the units that drain the backlog in 10 minutes (up to 8)
+    sized = json.loads(plan(*arguments, "--drain-target-minutes", "10", "--max-inference-units", "8").output)
+
+    # Then the plan says so, and this application's images wait markedly less (p95 2.3 h to 72 min, seed 1)
+    assert (
+        "DrainTargetMinutes 10 (units to drain the backlog in that time, up to MaxInferenceUnits 8)"
+        in (sized["assumptions"]["labelbatch"])
+    )
+    fixed_row, sized_row = (
+        next(row for row in document["policies"] if row["policy"] == "labelbatch")
+        for document in (fixed, sized)
+    )
+    assert sized_row["latencySeconds"]["p95"] < 0.75 * fixed_row["latencySeconds"]["p95"]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (("--drain-target-minutes", "10"), "set that too"),
+        (("--inference-units", "3", "--max-inference-units", "2"), "must be at least --inference-units"),
+    ],
+)
+def test_plan_refuses_units_the_template_would_refuse(options: tuple[str, ...], message: str) -> None:
+    result = CliRunner().invoke(main, ["plan", "--images-per-day", "10", *options])
+    assert result.exit_code == 2
+    assert message in result.output
+
+
 def test_the_plan_command_stays_light() -> None:
     # `labelbatch plan` must answer in seconds from a fresh clone: no local stack, AWS SDK or plotting.
     probe = (

@@ -14,6 +14,7 @@ import pytest
 
 from labelbatch.images import SampleImage, generate_sample_images
 from labelbatch.local.moto_shims import MappingSwitch
+from labelbatch.planning.batch_run import Transitions
 from support.stack_helpers import FAST_MODEL, Execution, StackUnderTest, StartLocalStack
 
 STOPPED_OR_STOPPING = {"STOPPING", "STOPPED"}
@@ -60,6 +61,8 @@ ENABLE_CONSUMER = states("Record Model Running", "Enable Consumer")
 DRAINED = states("Batch Done")
 SUMMARY = states("Summarize Run")
 FAILURE = states("Run Failed")
+# What the cost model charges each step of a run (src/labelbatch/planning/batch_run.py).
+TRANSITIONS = Transitions()
 
 
 def switch_off(
@@ -140,6 +143,11 @@ def test_HappyPath(stack: StackUnderTest, images: list[SampleImage]) -> None:
     assert len(stack.result_documents()) == 2
     assert_clean_stop(stack)
     assert (stack.model_usage()["startCalls"], stack.model_usage()["stopCalls"]) == (1, 1)
+    # and entered the states the cost model charges a run for: its fixed part and one poll per wait, the same
+    # poll loop whether the model is starting or the queue draining
+    waits = run.entered.count("Wait For Next Poll")
+    assert TRANSITIONS.start_poll == TRANSITIONS.drain_poll
+    assert len(run.entered) == TRANSITIONS.run + waits * TRANSITIONS.start_poll
 
 
 def test_ModelRefusesToStop(start_local_stack: StartLocalStack, images: list[SampleImage]) -> None:
@@ -262,6 +270,7 @@ def test_QueueEmpty(stack: StackUnderTest) -> None:
         states("Anything To Switch Off?", "Release Run Lock", "Run Failed?"),
         SUMMARY,
     )
+    assert len(run.entered) == TRANSITIONS.idle_run
     assert run.task_resources == [
         "aws-sdk:dynamodb:updateItem",
         "aws-sdk:sqs:getQueueAttributes",

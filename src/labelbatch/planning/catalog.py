@@ -31,6 +31,11 @@ class Deployment:
     schedule_seconds: float = HOUR_SECONDS
     poll_seconds: float = DEFAULT_POLL_SECONDS
     inference_units: int = 1
+    max_inference_units: int | None = None
+    """MaxInferenceUnits: the most units a drain target may choose (Rekognition's auto-scaling beyond the
+    units a run starts with is not simulated)."""
+    drain_target_seconds: float | None = None
+    """DrainTargetMinutes in seconds: start with the units that drain the backlog in this time."""
 
     def as_deployed(self) -> BatchRun:
         return BatchRun(
@@ -38,7 +43,8 @@ class Deployment:
             schedule_seconds=self.schedule_seconds,
             poll_seconds=self.poll_seconds,
             inference_units=self.inference_units,
-            max_inference_units=self.inference_units,
+            max_inference_units=self.max_inference_units or self.inference_units,
+            drain_target_seconds=self.drain_target_seconds,
         )
 
     def recommended(self) -> BatchRun:

@@ -53,6 +53,17 @@ _BILLING_TITLES = {
     "--inference-units", type=click.IntRange(min=1), default=1, show_default=True, help="MinInferenceUnits."
 )
 @click.option(
+    "--max-inference-units",
+    type=click.IntRange(min=1),
+    help="MaxInferenceUnits: the most units --drain-target-minutes may start the model with.",
+)
+@click.option(
+    "--drain-target-minutes",
+    type=click.IntRange(min=1),
+    help="DrainTargetMinutes: start with the units that drain the backlog in this time (needs "
+    "--max-inference-units).",
+)
+@click.option(
     "--start-minutes",
     type=click.FloatRange(min=0),
     default=15.0,
@@ -102,6 +113,8 @@ def plan(
     pattern: str,
     tps_per_inference_unit: float,
     inference_units: int,
+    max_inference_units: int | None,
+    drain_target_minutes: int | None,
     start_minutes: float,
     start_spread_minutes: float | None,
     in_flight_seconds: float,
@@ -117,6 +130,13 @@ def plan(
         schedule_seconds = rate_seconds(schedule)
     except ScheduleError as exc:
         raise click.BadParameter(str(exc), param_hint="--schedule") from exc
+    if drain_target_minutes is not None and max_inference_units is None:
+        raise click.BadParameter(
+            "chooses units between --inference-units and --max-inference-units: set that too",
+            param_hint="--drain-target-minutes",
+        )
+    if max_inference_units is not None and max_inference_units < inference_units:
+        raise click.BadParameter("must be at least --inference-units", param_hint="--max-inference-units")
     spread = start_minutes / 3 if start_spread_minutes is None else start_spread_minutes
     if spread > start_minutes:
         raise click.BadParameter("must not exceed --start-minutes", param_hint="--start-spread-minutes")
@@ -131,7 +151,11 @@ def plan(
             price_per_inference_unit_hour=price_per_inference_unit_hour,
         ),
         deployment=Deployment(
-            schedule_seconds=schedule_seconds, poll_seconds=poll_seconds, inference_units=inference_units
+            schedule_seconds=schedule_seconds,
+            poll_seconds=poll_seconds,
+            inference_units=inference_units,
+            max_inference_units=max_inference_units,
+            drain_target_seconds=None if drain_target_minutes is None else drain_target_minutes * 60.0,
         ),
         p95_target_seconds=None if p95_target_minutes is None else p95_target_minutes * 60,
         seed=seed,

@@ -17,6 +17,7 @@ from labelbatch.planning.arrivals import (
     clock_text,
     generate,
 )
+from labelbatch.planning.batch_run import Transitions
 from labelbatch.planning.catalog import Deployment, compared_policies
 from labelbatch.planning.meter import Outcome
 from labelbatch.planning.model import TRANSITION_PRICE_USD, Billing, ModelSpec
@@ -94,6 +95,7 @@ class PlanReport:
         request, model, arrivals = self.request, self.model, self.arrivals
         deployment = request.deployment
         units = deployment.inference_units
+        steps = Transitions()
         start_low = (model.start_seconds - model.start_spread_seconds) / 60
         start_high = (model.start_seconds + model.start_spread_seconds) / 60
         lots = "" if arrivals.weight == 1 else f", simulated in lots of {arrivals.weight} images"
@@ -123,7 +125,8 @@ class PlanReport:
             (
                 "labelbatch",
                 f"as deployed: {rate_expression(deployment.schedule_seconds)}, PollIntervalSeconds "
-                f"{deployment.poll_seconds:g}, MinInferenceUnits {units}. A run skips while another runs, "
+                f"{deployment.poll_seconds:g}, MinInferenceUnits {units}{_units_from_backlog(deployment)}. "
+                "A run skips while another runs, "
                 "starts the model when anything waits, polls until RUNNING (first poll one interval after "
                 "the start), enables the consumer (taken as instant), which drains at capacity with uploads "
                 "arriving meanwhile, and stops the model at the first reading that finds nothing waiting "
@@ -143,7 +146,8 @@ class PlanReport:
             (
                 "Step Functions",
                 f"{TRANSITION_PRICE_USD * 1000:.3f} USD per 1,000 state transitions, counted from the "
-                "definition (idle run 6, run 30, 5 per start poll, 8 per drain reading); "
+                f"definition (idle run {steps.idle_run}, run {steps.run}, {steps.start_poll} per start poll, "
+                f"{steps.drain_poll} per drain reading); "
                 "only this application's rows",
             ),
         ]
@@ -210,4 +214,13 @@ def _pattern_text(pattern: Pattern) -> str:
         f"daily-drop: one drop a day starting between {clock_text(shape.drop_earliest_hour)} and "
         f"{clock_text(shape.drop_earliest_hour + shape.drop_window_hours)}, uploaded over "
         f"{shape.drop_upload_minutes:g} min"
+    )
+
+
+def _units_from_backlog(deployment: Deployment) -> str:
+    if deployment.drain_target_seconds is None:
+        return ""
+    return (
+        f", DrainTargetMinutes {deployment.drain_target_seconds / 60:g} (units to drain the backlog in that "
+        f"time, up to MaxInferenceUnits {deployment.max_inference_units})"
     )
