@@ -283,7 +283,6 @@ def test_parameter_topic_key_log_groups_and_alarms_exist(fixture_stack: Deployed
     # When the remaining resources are read back
     parameter = ssm.get_parameter(Name=fixture_stack.outputs["MarkerName"])["Parameter"]
     topic = sns.get_topic_attributes(TopicArn=fixture_stack.outputs["TopicArn"])["Attributes"]
-    aliases = kms.list_aliases(KeyId=key_id)["Aliases"]
     retention = {
         group["logGroupName"]: group.get("retentionInDays")
         for group in logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/fixture-")["logGroups"]
@@ -294,7 +293,6 @@ def test_parameter_topic_key_log_groups_and_alarms_exist(fixture_stack: Deployed
     assert topic["KmsMasterKeyId"] == key_id
     assert json.loads(topic["Policy"])["Statement"][0]["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
     assert sns.list_subscriptions_by_topic(TopicArn=fixture_stack.outputs["TopicArn"])["Subscriptions"] == []
-    assert [alias["AliasName"] for alias in aliases] == ["alias/fixture-alarms"]
     assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is True
     assert retention == {"/aws/lambda/fixture-worker": 7}
     dead_letters_alarm = alarms[fixture_stack.physical_ids["DeadLettersAlarm"]]
@@ -314,7 +312,7 @@ def test_what_differs_from_aws_is_listed(fixture_stack: DeployedStack) -> None:
     # When the deviations are read
     deviations = fixture_stack.deviations
     # Then the layer, the dropped logging setting, the unknown managed policy, the unversioned SAM policies,
-    # the unapplied bucket policy, the dropped queue attribute and the unenforced permission are named
+    # the unapplied bucket policy, and the dropped queue attribute are named
     assert deviations["WorkerFunction"] == (
         f"layer {POWERTOOLS_LAYER} is not attached: handlers run with the local environment's packages",
         "LoggingConfig is accepted but not kept by the emulator",
@@ -327,15 +325,11 @@ def test_what_differs_from_aws_is_listed(fixture_stack: DeployedStack) -> None:
     assert deviations["FlowHourlyRole"] == (
         "policy FlowHourlyStartExecutionPolicy has no Version; given 2012-10-17 for the emulator",
     )
-    assert deviations["WorkerInvokePermission"] == (
-        "recorded in the function's resource policy, not enforced locally",
-    )
     assert set(deviations) == {
         "BucketPolicy",
         "DeadLetterQueue",
         "WorkerFunction",
         "WorkerFunctionRole",
-        "WorkerInvokePermission",
         "WorkerFunctionTickRole",
         "FlowHourlyRole",
     }

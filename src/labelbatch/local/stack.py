@@ -16,8 +16,7 @@ import urllib.request
 import uuid
 import warnings
 from collections import Counter
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -383,13 +382,3 @@ class LocalStack:
             "POWERTOOLS_LOG_LEVEL": self.config.function_log_level,
             "POWERTOOLS_METRICS_DISABLED": "false" if self.config.function_metrics else "true",
         }
-
-
-@contextmanager
-def running_local_stack(config: LocalStackConfig | None = None) -> Iterator[LocalStack]:
-    stack = LocalStack(config)
-    stack.start()
-    try:
-        yield stack
-    finally:
-        stack.stop()

@@ -400,19 +400,6 @@ def _event_source_mapping(ctx: DeployContext, logical_id: str, props: Props) -> 
     )
 
 
-def _permission(ctx: DeployContext, logical_id: str, props: Props) -> Created:
-    statement_id = ctx.physical_name(logical_id, 100)
-    ctx.client("lambda").add_permission(
-        FunctionName=props.text("FunctionName"),
-        StatementId=statement_id,
-        Action=props.text("Action"),
-        Principal=props.text("Principal"),
-        **props.optional(props.text, "SourceArn", "SourceAccount", "EventSourceToken", "PrincipalOrgID"),
-    )
-    ctx.note(logical_id, "recorded in the function's resource policy, not enforced locally")
-    return Created(ref=statement_id)
-
-
 def _log_group(ctx: DeployContext, logical_id: str, props: Props) -> Created:
     logs = ctx.client("logs")
     name = props.opt_text("LogGroupName") or ctx.physical_name(logical_id, 512)
@@ -592,12 +579,6 @@ def _key(ctx: DeployContext, logical_id: str, props: Props) -> Created:
     return Created(ref=metadata["KeyId"], attributes={"Arn": metadata["Arn"], "KeyId": metadata["KeyId"]})
 
 
-def _alias(ctx: DeployContext, logical_id: str, props: Props) -> Created:
-    alias = props.text("AliasName")
-    ctx.client("kms").create_alias(AliasName=alias, TargetKeyId=props.text("TargetKeyId"))
-    return Created(ref=alias)
-
-
 # Alarm properties the CloudWatch API takes as they are (text); the others are numbers, lists or objects.
 _ALARM_TEXT = (
     "AlarmDescription",
@@ -647,7 +628,6 @@ HANDLERS: dict[str, Handler] = {
     "AWS::Lambda::Function": _function,
     "AWS::Lambda::EventInvokeConfig": _event_invoke_config,
     "AWS::Lambda::EventSourceMapping": _event_source_mapping,
-    "AWS::Lambda::Permission": _permission,
     "AWS::Logs::LogGroup": _log_group,
     "AWS::StepFunctions::StateMachine": _state_machine,
     "AWS::Scheduler::Schedule": _schedule,
@@ -657,6 +637,5 @@ HANDLERS: dict[str, Handler] = {
     "AWS::SNS::Subscription": _subscription,
     "AWS::SNS::TopicPolicy": _topic_policy,
     "AWS::KMS::Key": _key,
-    "AWS::KMS::Alias": _alias,
     "AWS::CloudWatch::Alarm": _alarm,
 }
