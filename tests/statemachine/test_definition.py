@@ -87,13 +87,9 @@ def states(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return found
 
 
-def choice_rules(rule: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """A rule and every rule nested in it through And, Or and Not."""
-    yield rule
-    for nested in rule.get("And", []) + rule.get("Or", []):
-        yield from choice_rules(nested)
-    if "Not" in rule:
-        yield from choice_rules(rule["Not"])
+def read_by(rule: dict[str, Any]) -> set[str]:
+    """The input a JSONata Choice rule reads, as JSONPaths ($states.input.clock.polls is $.clock.polls)."""
+    return {f"$.{path}" for path in re.findall(r"\$states\.input\.([\w.\[\]]+)", rule["Condition"])}
 
 
 def transitions(state: dict[str, Any]) -> set[str]:
@@ -241,14 +237,13 @@ def test_every_loop_is_bounded_by_a_counter_it_advances(
                 RUN_INPUT, evaluate_jsonata(deployed[name]["Output"], RUN_INPUT, CONTEXT)
             )
         }
-        # ... and the counters its Choice states compare against a number or a setting
+        # ... and what its Choice states read
         compared = {
-            rule["Variable"]
+            read
             for name in loop
             if states[name]["Type"] == "Choice"
-            for top in states[name]["Choices"]
-            for rule in choice_rules(top)
-            if "Variable" in rule and any(key.startswith("Numeric") for key in rule)
+            for rule in states[name]["Choices"]
+            for read in read_by(rule)
         }
         # Then at least one counter is both advanced and compared inside the loop
         assert advanced & compared, sorted(loop)
@@ -258,13 +253,12 @@ def test_no_poll_count_cuts_a_start_or_a_drain_short(states: dict[str, Any]) -> 
     # Given every rule that leads to a timeout failure
     timeouts = {"Model Start Timed Out", "Run Timed Out", "Consumer Not Enabled"}
     for name, state in states.items():
-        for top in state.get("Choices", []):
-            if top["Next"] not in timeouts:
+        for rule in state.get("Choices", []):
+            if rule["Next"] not in timeouts:
                 continue
-            variables = {rule["Variable"] for rule in choice_rules(top) if "Variable" in rule}
             # Then it compares elapsed time with a deadline, never how many polls were made
-            assert "$.clock.elapsedSeconds" in variables, (name, top["Next"])
-            assert "$.clock.polls" not in variables, (name, top["Next"])
+            assert "$.clock.elapsedSeconds" in read_by(rule), (name, rule["Next"])
+            assert "$.clock.polls" not in read_by(rule), (name, rule["Next"])
 
 
 def test_the_longest_allowed_run_stays_inside_the_execution_history(definition: dict[str, Any]) -> None:
@@ -400,39 +394,22 @@ def test_result_selectors_read_only_what_aws_always_returns(states: dict[str, An
 
 
 def test_the_model_description_is_read_only_where_a_rule_made_sure_it_exists(states: dict[str, Any]) -> None:
-    # DescribeProjectVersions answers an empty list for a version the project does not have.
-    for name, state in states.items():
-        if state["Type"] != "Choice":
-            continue
-        choices = state["Choices"]
-        absence_handled_first = choices[0] == {
-            "Variable": f"{DESCRIPTION}.Status",
-            "IsPresent": False,
-            "Next": choices[0]["Next"],
-        }
-        for index, top in enumerate(choices):
-            rules = list(choice_rules(top))
-            compared = [
-                r for r in rules if r.get("Variable", "").startswith(DESCRIPTION) and "IsPresent" not in r
-            ]
-            guarded = any(
-                r.get("Variable") == f"{DESCRIPTION}.Status" and r.get("IsPresent") is True
-                for r in top.get("And", [])
-            )
-            assert not compared or guarded or (absence_handled_first and index > 0), (name, top["Next"])
-    # and the states that read it without a rule are reached only through rules that guarantee it
+    # DescribeProjectVersions answers an empty list for a version the project does not have. A JSONata rule
+    # reads a missing Status as no match; a JSONPath state that reads the description (a failure's cause)
+    # fails the run with States.Runtime, which no Catch catches, if it is missing.
     readers = {
         name
         for name, state in states.items()
-        if state["Type"] in ("Pass", "Fail") and DESCRIPTION in json.dumps(state)
+        if state["Type"] in ("Pass", "Fail")
+        and state.get("QueryLanguage") != "JSONata"
+        and "$.model.descriptions[0]" in json.dumps(state)
     }
-    for name in readers:
-        for other, state in states.items():
-            for top in state.get("Choices", []):
-                if top["Next"] == name:
-                    statuses = [r for r in choice_rules(top) if r.get("Variable") == f"{DESCRIPTION}.Status"]
-                    assert statuses, (other, name)
-            assert name not in {state.get("Next"), state.get("Default")} or state["Type"] == "Choice", (
-                other,
-                name,
-            )
+    assert readers
+    status = re.escape("$states.input.model.descriptions[0].Status")
+    for name, state in states.items():
+        # Then each is reached only through a rule that compares the Status with a value, which an absent
+        # Status never satisfies (JSONata compares undefined as neither equal nor unequal)
+        for rule in state.get("Choices", []):
+            if rule["Next"] in readers:
+                assert re.search(rf"(?<!\$exists\(){status} (=|!=|in) ", rule["Condition"]), (name, rule)
+        assert not readers & {state.get("Next"), state.get("Default")}, name
