@@ -24,10 +24,6 @@ from moto.s3 import notifications as s3_notifications
 from moto.sqs.models import Message, Queue, SQSBackend
 from moto.stepfunctions.parser.asl.component.component import Component
 from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
-from moto.stepfunctions.parser.asl.component.state.choice.comparison.comparison_operator_type import (
-    ComparisonOperatorType,
-)
-from moto.stepfunctions.parser.asl.component.state.choice.comparison.operator.factory import OperatorFactory
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import (
     StateTaskServiceAwsSdk,
 )
@@ -36,7 +32,6 @@ from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 from moto.stepfunctions.parser.asl.jsonata import jsonata as engine_jsonata
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.utils import boto_client as engine_boto_client
-from moto.stepfunctions.parser.asl.utils import json_path as engine_json_path
 
 # Step Functions names SDK errors "<Service>.<Error>Exception" with the service in PascalCase as the
 # AWS SDK for Java names its clients (AcmPca, DynamoDb, Sqs, Sfn); moto uses the raw API name instead.
@@ -81,8 +76,6 @@ def apply_moto_shims() -> None:
             return
         _stop_moto_lambda_dispatch()
         _normalise_aws_sdk_integrations()
-        _resolve_context_paths_in_choice_rules()
-        _select_one_value_with_definite_paths()
         _notify_object_versions()
         _switch_mappings_over_time()
         _call_the_local_stack_from_sdk_tasks()
@@ -318,49 +311,6 @@ def aws_sdk_error_name(boto_service_name: str, error_code: str) -> str:
     # Query-protocol codes can carry a namespace ("AWS.SimpleQueueService.NonExistentQueue").
     name = error_code.rsplit(".", 1)[-1]
     return f"{prefix}.{name if name.endswith('Exception') else name + 'Exception'}"
-
-
-def _resolve_context_paths_in_choice_rules() -> None:
-    """AWS lets a Choice rule's ``...Path`` operand point into the context object (``"StringEqualsPath":
-    "$$.Execution.Id"``); moto's engine only reads the state input and fails with a JSONPath parse error.
-    Each ``...Path`` operator is wrapped to evaluate a ``$$`` operand against the context object instead."""
-    for operator_type in ComparisonOperatorType:
-        if not operator_type.name.endswith("Path"):
-            continue
-        operator = OperatorFactory.get(operator_type)
-        operator_class = type(operator)
-        operator_class.eval = staticmethod(_with_context_operand(operator_class.eval))  # type: ignore[method-assign]
-
-
-def _with_context_operand(evaluate: Any) -> Any:
-    def evaluate_with_context(env: Any, value: Any) -> None:
-        if not (isinstance(value, str) and value.startswith("$$")):
-            evaluate(env, value)
-            return
-        # The operator reads its operand from the state input just below the variable on the stack: swap in
-        # the context object for the duration of the call, then restore the input.
-        variable = env.stack.pop()
-        state_input = env.stack.pop()
-        env.stack.append({"context": env.states.context_object.context_object_data})
-        env.stack.append(variable)
-        evaluate(env, "$.context" + value[2:])
-        outcome = env.stack.pop()
-        env.stack.pop()
-        env.stack.append(state_input)
-        env.stack.append(outcome)
-
-    return evaluate_with_context
-
-
-def _select_one_value_with_definite_paths() -> None:
-    """On AWS a definite path such as ``$.model.descriptions[0].Status`` selects one value. moto wraps the
-    value in a list whenever an array index appears before the last step, so string and number comparisons on
-    it are always false. Only paths without wildcards, slices, filters or recursive descent are definite."""
-
-    def is_definite(path: str) -> bool:
-        return not any(token in path for token in ("*", ":", "?(", ".."))
-
-    engine_json_path._is_singleton_array_access = is_definite
 
 
 def _notify_object_versions() -> None:

@@ -138,8 +138,8 @@ class LocalStack:
     def start(self) -> LocalStack:
         # One line per HTTP request would drown everything else the stack and the handlers say.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        # moto's engine logs at ERROR every exception an evaluation raises, those a Choice rule's IsPresent
-        # expects included; AWS logs nothing of the kind, and a failed execution says why in its history.
+        # moto's engine logs at ERROR every exception an evaluation raises, those the definition catches
+        # included; AWS logs nothing of the kind, and a failed execution says why in its history.
         logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
         moto_shims.apply_moto_shims()
         moto_shims.MAPPING_SWITCH = self.config.mapping_switch

@@ -17,7 +17,6 @@ from labelbatch.planning.arrivals import (
     clock_text,
     generate,
 )
-from labelbatch.planning.batch_run import Transitions
 from labelbatch.planning.catalog import Deployment, compared_policies
 from labelbatch.planning.meter import Outcome
 from labelbatch.planning.model import TRANSITION_PRICE_USD, Billing, ModelSpec
@@ -95,7 +94,7 @@ class PlanReport:
         request, model, arrivals = self.request, self.model, self.arrivals
         deployment = request.deployment
         units = deployment.inference_units
-        steps = Transitions()
+        steps = deployment.as_deployed().transitions
         start_low = (model.start_seconds - model.start_spread_seconds) / 60
         start_high = (model.start_seconds + model.start_spread_seconds) / 60
         lots = "" if arrivals.weight == 1 else f", simulated in lots of {arrivals.weight} images"
