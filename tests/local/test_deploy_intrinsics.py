@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import botocore.session
 import pytest
 
 from labelbatch.local.deploy import RuleFailedError, TemplateError, UnsupportedPropertyError
@@ -13,7 +14,7 @@ from labelbatch.local.deploy.intrinsics import (
     pseudo_parameters,
     resolve_parameters,
 )
-from labelbatch.local.deploy.props import Props
+from labelbatch.local.deploy.resources import api_value
 
 VERSION_ARN = "arn:aws:rekognition:us-east-1:1:project/demo/version/demo.2024-01-01T00.00.00/17"
 
@@ -338,26 +339,49 @@ def test_depends_on_a_missing_resource_is_an_error() -> None:
         creation_order({"A": {"DependsOn": ["Ghost"]}})
 
 
-def test_props_refuse_to_drop_a_property_silently() -> None:
-    # Given properties of which the handler reads one and ignores Tags
-    props = Props({"QueueName": "q", "Tags": [], "ContentBasedDeduplication": True}, "AWS::SQS::Queue Q")
-    assert props.text("QueueName") == "q"
-    props.ignore("Tags")
-    # When the handler is done
-    # Then the property it neither read nor ignored is named
+def _input_shape(service: str, operation: str) -> Any:
+    return botocore.session.get_session().get_service_model(service).operation_model(operation).input_shape
+
+
+def test_a_property_the_api_does_not_take_is_named_not_dropped() -> None:
+    # Given a mapping's properties with one that CreateEventSourceMapping does not take, nested
+    properties = {"BatchSize": 5, "ScalingConfig": {"MaximumConcurrency": 2, "Colour": "blue"}}
+    # When they are converted for the API
+    # Then the property is named with where it is
     with pytest.raises(
-        UnsupportedPropertyError, match="AWS::SQS::Queue Q: the local deployer does not support Content"
+        UnsupportedPropertyError, match=r"M\.ScalingConfig: the local deployer does not support Colour"
     ):
-        props.finish()
+        api_value(properties, _input_shape("lambda", "CreateEventSourceMapping"), "M")
+
+
+def test_properties_become_the_types_the_api_takes() -> None:
+    # Given CloudFormation's JSON: numbers as text, a policy object, a queue attribute as a number
+    shape = _input_shape("sqs", "CreateQueue")
+    properties = {"QueueName": "q", "Attributes": {"VisibilityTimeout": 45, "RedrivePolicy": {"a": 1}}}
+    # When converted
+    # Then the attributes are text, the policy its JSON, as SQS takes them
+    assert api_value(properties, shape, "Q") == {
+        "QueueName": "q",
+        "Attributes": {"VisibilityTimeout": "45", "RedrivePolicy": '{"a": 1}'},
+    }
+    assert api_value({"BatchSize": "5"}, _input_shape("lambda", "CreateEventSourceMapping"), "M") == {
+        "BatchSize": 5
+    }
+    # And a queue attribute SQS does not know is named
+    with pytest.raises(
+        UnsupportedPropertyError, match=r"Q\.Attributes: the local deployer does not support Colour"
+    ):
+        api_value({"Attributes": {"Colour": "blue"}}, shape, "Q")
 
 
 @pytest.mark.parametrize(
     ("value", "expected"), [(True, True), ("false", False), ("True", True), (False, False)]
 )
-def test_props_read_booleans_as_cloudformation_passes_them(value: object, expected: bool) -> None:
-    assert Props({"Enabled": value}, "here").flag("Enabled", not expected) is expected
+def test_booleans_are_read_as_cloudformation_passes_them(value: object, expected: bool) -> None:
+    shape = _input_shape("lambda", "CreateEventSourceMapping")
+    assert api_value({"Enabled": value}, shape, "here") == {"Enabled": expected}
 
 
-def test_props_reject_a_boolean_that_is_not_true_or_false() -> None:
+def test_a_boolean_that_is_not_true_or_false_is_refused() -> None:
     with pytest.raises(TemplateError, match=r"here\.Enabled: 'yes' is not true or false"):
-        Props({"Enabled": "yes"}, "here").flag("Enabled", True)
+        api_value({"Enabled": "yes"}, _input_shape("lambda", "CreateEventSourceMapping"), "here")

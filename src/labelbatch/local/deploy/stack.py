@@ -25,7 +25,6 @@ from labelbatch.local.deploy.model import (
     TemplateError,
     UnsupportedResourceError,
 )
-from labelbatch.local.deploy.props import Props
 from labelbatch.local.deploy.resources import HANDLERS, Created, DeployContext
 from labelbatch.local.deploy.template import apply_sam_transform, load_template, uses_sam_transform
 
@@ -109,14 +108,12 @@ def deploy_stack(
     )
     for logical_id in plan.order:
         resource_type = resources[logical_id]["Type"]
-        props = Props(
-            evaluator.resolve(resources[logical_id].get("Properties", {})), f"{resource_type} {logical_id}"
-        )
+        where = f"{resource_type} {logical_id}"
+        properties = evaluator.resolve(resources[logical_id].get("Properties", {}))
         try:
-            created[logical_id] = HANDLERS[resource_type](context, logical_id, props)
+            created[logical_id] = HANDLERS[resource_type](context, logical_id, properties, where)
         except (BotoCoreError, ClientError) as exc:
-            raise ResourceCreationError(f"{resource_type} {logical_id}: {exc}") from exc
-        props.finish()
+            raise ResourceCreationError(f"{where}: {exc}") from exc
         log.info(
             "created resource",
             extra={
