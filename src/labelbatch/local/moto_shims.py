@@ -1,7 +1,8 @@
 """Where moto 5.2.5 behaves differently from AWS, make it behave like AWS.
 
 The template and the state machine definition are written for AWS and never bent to suit the emulator;
-each shim here closes one measured gap (see docs/LOCAL.md, "Shims") and is covered by tests/local.
+each shim here closes one measured gap, numbered and measured in docs/LOCAL.md ("Shims"), and is covered
+by tests/local.
 """
 
 from __future__ import annotations
@@ -89,20 +90,13 @@ def apply_moto_shims() -> None:
 
 
 def _call_the_local_stack_from_sdk_tasks() -> None:
-    """moto's engine sends each SDK task to the port in $MOTO_PORT, read as the task runs: the local stack
-    would have to set a variable of this whole process. SDK_TASK_PORT says it instead."""
+    """8. moto's engine sends SDK tasks to the port in $MOTO_PORT, a variable of the whole process."""
     engine_boto_client.moto_server_port = lambda: str(SDK_TASK_PORT)  # type: ignore[attr-defined]
 
 
 def _change_queues_atomically() -> None:
-    """moto's SQS changes a queue in steps, unlocked, where SQS is atomic:
-    - ReceiveMessage checks that a message is visible, then marks it received: two pollers receiving at once
-      could both take the same message, which SQS does only rarely (at-least-once delivery);
-    - DeleteMessage rebuilds the queue's message list from a copy: a delete or an upload at the same moment
-      was undone (the drain benchmark saw 8 of 2,000 deleted messages come back 360 s later, after the
-      visibility timeout, and the run wait for them).
-    Each pick, delete and add runs under one lock (reentrant: a receive moves messages past their maximum
-    receives to the dead-letter queue); a long poll waits outside it, as moto's own loop does."""
+    """9. moto's SQS picks, deletes and adds messages in unlocked steps, where SQS is atomic: each runs under
+    one lock (reentrant: a receive dead-letters through an add), and a long poll waits outside it."""
     receive = SQSBackend.receive_message
     changing = threading.RLock()
 
@@ -128,10 +122,8 @@ def _change_queues_atomically() -> None:
 
 
 def _write_each_item_atomically() -> None:
-    """moto's DynamoDB evaluates a write's condition and then writes, unlocked: two runs acquiring the run
-    lock at once both succeeded (a path test saw both drain and both stop the model). DynamoDB applies a
-    conditional write atomically; here every write takes one lock, reentrant since a transaction writes
-    through the others."""
+    """10. moto's DynamoDB checks a write's condition and then writes, unlocked; DynamoDB's conditional write
+    is atomic. Reentrant: a transaction writes through the others."""
     writing = threading.RLock()
     for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
         setattr(DynamoDBBackend, name, _under(writing, getattr(DynamoDBBackend, name)))
@@ -149,22 +141,16 @@ def _under(lock: threading.RLock, method: Any) -> Any:
 
 
 def _read_the_clock_cheaply_in_queues() -> None:
-    """moto finds a queue's visible messages by scanning them all and reading the clock twice per message
-    through datetime arithmetic (12 us a reading): at 2,000 waiting images every receive and every queue count
-    took about 50 ms of the one process that serves the whole stack, and the drain benchmark measured the
-    local stack instead of the model. The same comparisons against time.time(), the clock moto's reading
-    amounts to (milliseconds since the epoch), cost 0.1 us."""
+    """11. moto reads the clock through datetime arithmetic twice per message for every receive (50 ms at
+    2,000 waiting); the same comparisons against time.time(), the clock it amounts to, cost 0.1 us."""
     Message.visible = property(lambda message: time.time() * 1000 > message.visible_at)  # type: ignore[method-assign,assignment]
     Message.delayed = property(lambda message: time.time() * 1000 < message.delayed_until)  # type: ignore[method-assign,assignment]
 
 
 def _parse_each_definition_once() -> None:
-    """moto's engine parses the definition anew for every execution, with a pure-Python ANTLR parser: 0.5 s
-    of CPU for batch_run.asl.json, each run. What it builds is read-only during evaluation (Map and Parallel
-    already share one parsed branch between concurrent iterations) but for one lazily drawn id per component,
-    the key of a retrier's attempt count in each execution's own heap: drawn at the parse here, so that two
-    executions can never draw it at once. One parse per distinct text then serves every execution; a syntax
-    error still raises on each attempt, as errors are not cached."""
+    """12. moto's engine parses the definition anew for every execution (0.5 s of CPU). The parse is
+    read-only while it runs but for one lazily drawn id per component: drawn here at the parse, so that
+    concurrent executions never draw it at once. Errors are not cached."""
     parse = AmazonStateLanguageParser.parse
 
     @functools.lru_cache(maxsize=16)
@@ -195,10 +181,8 @@ def _draw_heap_keys(value: Any, *, seen: set[int]) -> None:
 
 
 def _keep_stopped_executions_aborted() -> None:
-    """On AWS a StopExecution ends the execution ABORTED. moto's engine stops each frame of it, and a state
-    caught in mid-step by the stop can then raise (a task whose skipped parameters leave nothing to pop); the
-    error replaces the stop, a Parallel turns it into States.Runtime, and the execution ends FAILED (3 of 20
-    stops mid-drain under load). A stopped frame keeps its stop."""
+    """13. A StopExecution ends an execution ABORTED on AWS; in moto a state caught in mid-step can raise as
+    it unwinds and turn the stop into States.Runtime. A stopped frame keeps its stop."""
     set_error = Environment.set_error
 
     def set_error_unless_stopped(self: Environment, error: Any) -> None:
@@ -210,16 +194,14 @@ def _keep_stopped_executions_aborted() -> None:
 
 
 def _evaluate_jsonata() -> None:
-    """moto's engine parses JSONata states but evaluates their expressions through a bridge to the JVM
-    implementation that 5.2.5 leaves unset (every JSONata state fails). jsonata-python is a port of that same
-    implementation (dashjoin's jsonata-java): the engine evaluates each composed expression with it."""
+    """14. moto's engine evaluates JSONata through a bridge to the JVM implementation that it leaves unset;
+    jsonata-python is a port of that implementation (dashjoin's jsonata-java)."""
     engine_jsonata._eval_jsonata = lambda expression: jsonata.Jsonata(expression).evaluate(None)
 
 
 def _stop_moto_lambda_dispatch() -> None:
-    """moto hands every SendMessage to its own Lambda runner while a mapping is enabled, which never runs our
-    handler and, without Docker, deletes or recycles the messages. The local consumer owns polling instead,
-    so queues never learn about mappings."""
+    """5. While a mapping is Enabled, moto hands every SendMessage to its own Lambda runner, which loses or
+    recycles the messages without Docker: queues never learn about mappings, the local consumer polls."""
 
     def no_mappings(_queue: Queue) -> dict[str, Any]:
         return {}
@@ -244,10 +226,8 @@ def _operation_model(service_name: str, boto_action: str) -> OperationModel:
 
 
 def _normalise_aws_sdk_integrations() -> None:
-    """AWS maps a Task's PascalCase parameters onto the SDK's member names (``StateMachineArn`` becomes
-    ``stateMachineArn``, ``Uuid`` becomes ``UUID``) and returns responses in PascalCase (``Executions``) with
-    timestamps as ISO-8601 strings. moto's port leaves both hooks empty, so those calls fail or return
-    camelCase keys and datetime objects."""
+    """1 and 2. moto's port leaves empty the hooks that map a task's PascalCase parameters onto the SDK's
+    members and its responses back, and names SDK errors after the raw API: filled from botocore's model."""
 
     def normalise_parameters(
         self: StateTaskServiceAwsSdk,
@@ -314,9 +294,8 @@ def aws_sdk_error_name(boto_service_name: str, error_code: str) -> str:
 
 
 def _notify_object_versions() -> None:
-    """In a versioned bucket AWS's event records carry the object's ``versionId`` (the function analyzes and
-    records exactly that version), and keys are form-encoded with ``/`` left as it is. moto omits the version
-    and encodes ``/`` as ``%2F``."""
+    """6. AWS's records carry a versioned object's versionId and leave '/' unencoded in keys; moto does
+    neither."""
     build_event = s3_notifications._get_s3_event
 
     def event_with_version(event_name: str, bucket: Any, key: Any, notification_id: str) -> Any:

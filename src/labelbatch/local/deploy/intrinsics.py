@@ -146,9 +146,6 @@ class TemplateEvaluator:
             "Fn::Not": lambda args: not self._one_condition_argument("Fn::Not", args),
             "Fn::And": lambda args: all(self._condition_arguments("Fn::And", args)),
             "Fn::Or": lambda args: any(self._condition_arguments("Fn::Or", args)),
-            "Fn::Contains": self._contains,
-            "Fn::EachMemberEquals": self._each_member_equals,
-            "Fn::EachMemberIn": self._each_member_in,
         }
 
     def condition(self, name: str) -> bool:
@@ -287,18 +284,6 @@ class TemplateEvaluator:
         if not isinstance(arguments, list) or len(arguments) != 1:
             raise TemplateError(f"{function} needs exactly one condition, got {arguments!r}")
         return next(self._condition_arguments(function, arguments))
-
-    def _contains(self, argument: Any) -> bool:
-        candidates, value = _pair("Fn::Contains", self.resolve(argument))
-        return _comparable(value) in _comparable(candidates)
-
-    def _each_member_equals(self, argument: Any) -> bool:
-        members, value = _pair("Fn::EachMemberEquals", self.resolve(argument))
-        return all(member == _comparable(value) for member in _comparable(members))
-
-    def _each_member_in(self, argument: Any) -> bool:
-        members, candidates = _pair("Fn::EachMemberIn", self.resolve(argument))
-        return all(member in _comparable(candidates) for member in _comparable(members))
 
 
 def _pair(function: str, argument: Any) -> tuple[Any, Any]:
