@@ -35,13 +35,6 @@ _STATE_CHECK_SECONDS = 0.5
 _UNSCALED_CONCURRENCY = 5
 
 
-@dataclass(frozen=True)
-class BatchOutcome:
-    received: int
-    deleted: int
-    failed: int
-
-
 @dataclass
 class ConsumerStats:
     """What the consumer did, as Lambda's metrics for the function would show it."""
@@ -124,7 +117,7 @@ class QueueConsumer:
                         continue
                     if environment is None or not environment.running:
                         environment = self._runtime.new_environment()
-                    self.process(environment, messages)
+                    self._process(environment, messages)
                 except Exception:
                     # A poller must outlive any single failure, as Lambda's does; the cause is logged.
                     log.exception("poller iteration failed for mapping %s", self._mapping.uuid)
@@ -149,7 +142,7 @@ class QueueConsumer:
                 break
         return batch
 
-    def process(self, environment: ExecutionEnvironment, messages: list[dict[str, Any]]) -> BatchOutcome:
+    def _process(self, environment: ExecutionEnvironment, messages: list[dict[str, Any]]) -> None:
         """Invoke the handler on one batch in `environment` and settle the messages as Lambda would."""
         event = {"Records": [self._record(message) for message in messages]}
         context = LambdaContext(
@@ -159,17 +152,19 @@ class QueueConsumer:
             timeout_seconds=self._function.timeout,
         )
         started = time.monotonic()
+        failed_ids: set[str] | None = None
+        outcome: Literal["ended", "timed_out", "failed"] = "ended"
         try:
             response = environment.invoke(event, context, timeout=self._function.timeout)
+            failed_ids = self._reported_failures(response, messages)
         except InvocationTimeoutError:
             # The environment was stopped, as Lambda stops it; the poller starts a new one for the next batch.
             log.warning("invocation timed out after %s s; batch returns to the queue", self._function.timeout)
-            return self._settle(messages, failed_ids=None, started=started, outcome="timed_out")
+            outcome = "timed_out"
         except InvocationError as exc:
             log.error("invocation failed; the whole batch returns to the queue:\n%s", exc)
-            return self._settle(messages, failed_ids=None, started=started, outcome="failed")
-        failed_ids = self._reported_failures(response, messages)
-        return self._settle(messages, failed_ids=failed_ids, started=started, outcome="ended")
+            outcome = "failed"
+        self._settle(messages, failed_ids, started=started, outcome=outcome)
 
     def _reported_failures(self, response: Any, messages: list[dict[str, Any]]) -> set[str] | None:
         """The message IDs the function reported as failed; None means the whole batch failed."""
@@ -195,7 +190,7 @@ class QueueConsumer:
         *,
         started: float,
         outcome: Literal["ended", "timed_out", "failed"],
-    ) -> BatchOutcome:
+    ) -> None:
         succeeded = [] if failed_ids is None else [m for m in messages if m["MessageId"] not in failed_ids]
         for start in range(0, len(succeeded), 10):
             chunk = succeeded[start : start + 10]
@@ -208,9 +203,6 @@ class QueueConsumer:
             self.stats.timed_out += outcome == "timed_out"
             self.stats.failed += outcome == "failed"
             self.stats.seconds += time.monotonic() - started
-        return BatchOutcome(
-            received=len(messages), deleted=len(succeeded), failed=len(messages) - len(succeeded)
-        )
 
     def _record(self, message: dict[str, Any]) -> dict[str, Any]:
         """An SQS message in the shape Lambda delivers it."""
