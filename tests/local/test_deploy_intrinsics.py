@@ -365,6 +365,9 @@ def test_properties_become_the_types_the_api_takes() -> None:
     assert api_value({"BatchSize": "5"}, _input_shape("lambda", "CreateEventSourceMapping"), "M") == {
         "BatchSize": 5
     }
+    # And a list where the API takes text is refused, not turned into JSON
+    with pytest.raises(TemplateError, match=r"Q\.QueueName: expected a string, got \['a'\]"):
+        api_value({"QueueName": ["a"]}, shape, "Q")
     # And a queue attribute SQS does not know is named
     with pytest.raises(
         UnsupportedPropertyError, match=r"Q\.Attributes: the local deployer does not support Colour"

@@ -126,7 +126,7 @@ def api_value(value: Any, shape: Any, where: str) -> Any:
         return [api_value(item, shape.member, f"{where}[{index}]") for index, item in enumerate(value)]
     if kind == "string":
         # CloudFormation takes documents (policies, redrive policies) as objects; the APIs take their text.
-        return json.dumps(value) if isinstance(value, dict | list) else scalar_text(value, where)
+        return json.dumps(value) if isinstance(value, dict) else scalar_text(value, where)
     if kind == "boolean":
         return _flag(value, where)
     try:
