@@ -335,20 +335,32 @@ def test_what_differs_from_aws_is_listed(fixture_stack: DeployedStack) -> None:
     }
 
 
+@pytest.mark.parametrize(
+    ("resource", "message"),
+    [
+        (
+            "  Queue:\n    Type: AWS::SQS::Queue\n    Properties:\n      Colour: blue\n",
+            "AWS::SQS::Queue Queue: the local deployer does not support Colour",
+        ),
+        # The API takes it, but the local consumer would not apply it: named too.
+        (
+            "  Mapping:\n    Type: AWS::Lambda::EventSourceMapping\n    Properties:\n"
+            "      EventSourceArn: arn:aws:sqs:us-east-1:123456789012:q\n      FunctionName: f\n"
+            "      FilterCriteria: {Filters: [{Pattern: '{}'}]}\n",
+            "AWS::Lambda::EventSourceMapping Mapping: the local deployer does not support FilterCriteria",
+        ),
+    ],
+    ids=["unknown-to-the-api", "not-played-locally"],
+)
 def test_an_unsupported_property_is_named(
-    tmp_path: Path, aws_session: boto3.Session, moto_endpoint: str
+    resource: str, message: str, tmp_path: Path, aws_session: boto3.Session, moto_endpoint: str
 ) -> None:
-    # Given a queue with a property the deployer does not apply
+    # Given a resource with a property the deployer does not apply
     template = tmp_path / "template.yaml"
-    template.write_text(
-        "Resources:\n  Queue:\n    Type: AWS::SQS::Queue\n    Properties:\n      Colour: blue\n",
-        encoding="utf-8",
-    )
+    template.write_text(f"Resources:\n{resource}", encoding="utf-8")
     # When it is deployed
     # Then the property is named rather than dropped
-    with pytest.raises(
-        UnsupportedPropertyError, match="AWS::SQS::Queue Queue: the local deployer does not support Colour"
-    ):
+    with pytest.raises(UnsupportedPropertyError, match=message):
         deploy(template, "unsupported", aws_session, moto_endpoint)
 
 

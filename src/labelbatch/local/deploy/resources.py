@@ -156,6 +156,29 @@ def _camel(value: Any) -> Any:
     return value
 
 
+def _honoured(props: Properties, names: frozenset[str], where: str) -> None:
+    """What the local stack plays itself (functions, their mappings, schedules) takes only what its runtime,
+    consumer and scheduler honour: the API would take more, and they would silently ignore it."""
+    if unknown := sorted(set(props) - names):
+        raise UnsupportedPropertyError(where, unknown)
+
+
+_FUNCTION_PROPERTIES = frozenset(
+    {"FunctionName", "Code", "Handler", "Runtime", "Role", "Environment", "Timeout", "MemorySize"}
+    # Passed as declared, with no effect on the local runtime: it neither traces nor writes to log groups.
+    | {"Description", "Architectures", "TracingConfig", "LoggingConfig", "EphemeralStorage", "Layers", "Tags"}
+)
+_MAPPING_PROPERTIES = frozenset(
+    {"EventSourceArn", "FunctionName", "Enabled", "BatchSize", "MaximumBatchingWindowInSeconds"}
+    | {"FunctionResponseTypes", "ScalingConfig"}
+)
+_SCHEDULE_PROPERTIES = frozenset(
+    {"Name", "GroupName", "Description", "ScheduleExpression", "ScheduleExpressionTimezone", "State"}
+    | {"FlexibleTimeWindow", "KmsKeyArn", "Target"}
+)
+_SCHEDULE_TARGET_PROPERTIES = frozenset({"Arn", "RoleArn", "Input", "RetryPolicy", "DeadLetterConfig"})
+
+
 def _bucket(ctx: DeployContext, logical_id: str, props: Properties, where: str) -> Created:
     name = props.pop("BucketName", None) or ctx.physical_name(logical_id, 63, lowercase=True)
     location = (
@@ -292,6 +315,7 @@ def _role(ctx: DeployContext, logical_id: str, props: Properties, where: str) ->
 
 
 def _function(ctx: DeployContext, logical_id: str, props: Properties, where: str) -> Created:
+    _honoured(props, _FUNCTION_PROPERTIES, where)
     code = props.pop("Code")
     code_dir = local_artifact(ctx.base_dir, code.get("S3Bucket"), code.get("S3Key"))
     if code_dir is None:
@@ -342,6 +366,7 @@ def _event_invoke_config(ctx: DeployContext, logical_id: str, props: Properties,
 
 
 def _event_source_mapping(ctx: DeployContext, logical_id: str, props: Properties, where: str) -> Created:
+    _honoured(props, _MAPPING_PROPERTIES, where)
     queue_arn = props["EventSourceArn"]
     if not queue_arn.startswith(f"arn:{ctx.partition}:sqs:"):
         raise TemplateError(f"{where}: only SQS event sources run locally, not {queue_arn}")
@@ -405,20 +430,23 @@ def _state_machine(ctx: DeployContext, logical_id: str, props: Properties, where
 
 
 def _schedule(ctx: DeployContext, logical_id: str, props: Properties, where: str) -> Created:
+    _honoured(props, _SCHEDULE_PROPERTIES, where)
+    _honoured(props.get("Target", {}), _SCHEDULE_TARGET_PROPERTIES, f"{where}.Target")
     props = {"Name": ctx.physical_name(logical_id, 64), "State": "ENABLED", **props}
-    arn: str = _call(ctx, "scheduler", "CreateSchedule", props, where)["ScheduleArn"]
+    arguments = api_value(props, _input_shape(ctx, "scheduler", "CreateSchedule"), where)
+    arn: str = ctx.client("scheduler").create_schedule(**arguments)["ScheduleArn"]
     # The emulated scheduler never fires: the local scheduler does, from these specs.
     ctx.schedules.append(
         ScheduleSpec(
             logical_id=logical_id,
-            name=props["Name"],
-            expression=props["ScheduleExpression"],
-            state=props["State"],
-            target_arn=props["Target"]["Arn"],
-            target_input=props["Target"].get("Input"),
+            name=arguments["Name"],
+            expression=arguments["ScheduleExpression"],
+            state=arguments["State"],
+            target_arn=arguments["Target"]["Arn"],
+            target_input=arguments["Target"].get("Input"),
         )
     )
-    return Created(ref=props["Name"], attributes={"Arn": arn})
+    return Created(ref=arguments["Name"], attributes={"Arn": arn})
 
 
 # The characters SSM allows in a parameter name (PutParameter's naming constraints). moto accepts any name,
@@ -433,8 +461,9 @@ def _parameter(ctx: DeployContext, logical_id: str, props: Properties, where: st
         raise ResourceCreationError(
             f"{where}: SSM refuses the parameter name {name!r} (letters, digits and _.-/ only)"
         )
-    _call(ctx, "ssm", "PutParameter", props, where)
-    return Created(ref=name, attributes={"Type": props["Type"], "Value": props["Value"]})
+    arguments = api_value(props, _input_shape(ctx, "ssm", "PutParameter"), where)
+    ctx.client("ssm").put_parameter(**arguments)
+    return Created(ref=name, attributes={"Type": arguments["Type"], "Value": arguments["Value"]})
 
 
 def _table(ctx: DeployContext, logical_id: str, props: Properties, where: str) -> Created:
