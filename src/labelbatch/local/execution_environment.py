@@ -153,6 +153,10 @@ def _run_template(control: socket.socket, code_dir: Path, handler_name: str) -> 
     except Exception:
         # Lambda reports the initialization error for every invocation of such an environment.
         init_error = traceback.format_exc()
+    # Lambda's runtime writes each line through as the handler writes it: a timed-out invocation's lines are
+    # not lost with its environment, as they would be in a buffer.
+    for stream in (sys.stdout, sys.stderr):
+        stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     # Environments are nobody's to wait for: the kernel reaps them.
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     while True:
