@@ -146,6 +146,10 @@ def _load_handler(code_dir: Path, handler: str) -> Handler:
 
 def _run_template(control: socket.socket, code_dir: Path, handler_name: str) -> None:
     """Import the handler once, then fork an environment for each request until the stack closes us."""
+    # Lambda's runtime writes each line through as the handler writes it: a timed-out invocation's lines are
+    # not lost with its environment, as they would be in a buffer.
+    for stream in (sys.stdout, sys.stderr):
+        stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     handler: Handler | None = None
     init_error = ""
     try:
@@ -153,10 +157,6 @@ def _run_template(control: socket.socket, code_dir: Path, handler_name: str) -> 
     except Exception:
         # Lambda reports the initialization error for every invocation of such an environment.
         init_error = traceback.format_exc()
-    # Lambda's runtime writes each line through as the handler writes it: a timed-out invocation's lines are
-    # not lost with its environment, as they would be in a buffer.
-    for stream in (sys.stdout, sys.stderr):
-        stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     # Environments are nobody's to wait for: the kernel reaps them.
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     while True:

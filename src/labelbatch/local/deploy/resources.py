@@ -157,8 +157,9 @@ def _camel(value: Any) -> Any:
 
 
 def _honoured(props: Properties, names: frozenset[str], where: str) -> None:
-    """What the local stack plays itself (functions, their mappings, schedules) takes only what its runtime,
-    consumer and scheduler honour: the API would take more, and they would silently ignore it."""
+    """Only `names` may be set: where no single API call takes the properties, and where the local stack plays
+    the resource itself (functions, their mappings, schedules), whose API would take more than its runtime,
+    consumer and scheduler honour."""
     if unknown := sorted(set(props) - names):
         raise UnsupportedPropertyError(where, unknown)
 
@@ -275,10 +276,9 @@ def _queue(ctx: DeployContext, logical_id: str, props: Properties, where: str) -
 
 
 def _queue_policy(ctx: DeployContext, logical_id: str, props: Properties, where: str) -> Created:
-    queues, attributes = props.pop("Queues"), {"Policy": props.pop("PolicyDocument")}
-    if props:
-        raise UnsupportedPropertyError(where, sorted(props))
-    for url in queues:
+    _honoured(props, frozenset({"Queues", "PolicyDocument"}), where)
+    for url in props["Queues"]:
+        attributes = {"Policy": props["PolicyDocument"]}
         _call(ctx, "sqs", "SetQueueAttributes", {"QueueUrl": url, "Attributes": attributes}, where)
     return Created(ref=ctx.physical_name(logical_id, 128))
 
